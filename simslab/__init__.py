@@ -1,0 +1,1 @@
+"""simslab: run ToF-SIMS measurement campaigns end to end."""
