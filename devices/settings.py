@@ -27,6 +27,9 @@ __all__ = [
     "FurnaceSettings",
     "PotentiostatLimits",
     "PotentiostatSettings",
+    "BeamSettings",
+    "MassSettings",
+    "SimsAcquisitionDefaults",
     "SimsSettings",
     "SampleHandlerSettings",
 ]
@@ -84,6 +87,9 @@ class FurnaceSettings(_Settings):
     )
     settle: SettleCriteria = SettleCriteria(tolerance_k=2.0, dwell_s=300.0)
     monitor_period_s: float = Field(60.0, gt=0)
+    watchdog_period_s: float = Field(
+        10.0, gt=0, le=600, description="how often the over-temperature trip checks while the output is on"
+    )
 
     @model_validator(mode="after")
     def _trip_above_limit(self) -> FurnaceSettings:
@@ -116,12 +122,70 @@ class PotentiostatSettings(_Settings):
     stream_period_s: float = Field(10.0, gt=0, description="period of the V, I, charge stream")
 
 
+class BeamSettings(_Settings):
+    """An ion beam: species as written (Bi+, Cs+, Ar1500+), energy in eV, current in A, raster (x, y) in m."""
+
+    species: str = Field(min_length=1)
+    energy_ev: float = Field(gt=0, le=1e6)
+    current_a: float = Field(gt=0, le=1e-3)
+    raster_m: tuple[float, float]
+
+    @model_validator(mode="after")
+    def _raster_positive(self) -> BeamSettings:
+        if not all(0 < side <= 0.1 for side in self.raster_m):
+            raise ValueError(f"raster_m {self.raster_m} must be two sides in (0, 0.1] m")
+        return self
+
+
+class MassSettings(_Settings):
+    """A secondary-ion mass channel: label as written (6Li+) and m/z in u."""
+
+    label: str = Field(min_length=1)
+    mass_u: float = Field(gt=0, le=10000)
+
+
+class SimsAcquisitionDefaults(_Settings):
+    """The acquisition settings a ToF-SIMS device starts with (published cryo-SIMS values).
+
+    The sputter and cleaning currents are typical values for such beams, not published ones;
+    a beam is used only when its cycles or time are above zero.
+    """
+
+    kind: Literal["image", "line_scan", "depth_profile", "spectrum"] = "image"
+    region: str = Field("window", min_length=1)
+    primary: BeamSettings = BeamSettings(species="Bi+", energy_ev=30e3, current_a=0.5e-12, raster_m=(500e-6, 200e-6))
+    pixels: tuple[int, int] = (512, 206)
+    integration_s: float = Field(5 * 3600.0, gt=0)
+    masses: tuple[MassSettings, ...] = (
+        MassSettings(label="6Li+", mass_u=6.01512),
+        MassSettings(label="7Li+", mass_u=7.01600),
+    )
+    sputter: BeamSettings = BeamSettings(species="Cs+", energy_ev=2e3, current_a=50e-9, raster_m=(100e-6, 100e-6))
+    sputter_cycles: int = Field(0, ge=0)
+    sputter_time_s: float = Field(0.0, ge=0)
+    cleaning: BeamSettings = BeamSettings(species="Ar1500+", energy_ev=10e3, current_a=1e-9, raster_m=(700e-6, 700e-6))
+    cleaning_time_s: float = Field(0.0, ge=0)
+    flood_gun: bool = True
+
+    @model_validator(mode="after")
+    def _pixels_positive(self) -> SimsAcquisitionDefaults:
+        if not all(1 <= n <= 65536 for n in self.pixels):
+            raise ValueError(f"pixels {self.pixels} must be two counts in 1-65536")
+        if not self.masses:
+            raise ValueError("masses must list at least one mass channel")
+        return self
+
+
 class SimsSettings(_Settings):
     """The ToF-SIMS acquisition."""
 
     driver: SimsDriverSettings = TwinDriverSettings()
     dose_budget_ions_per_m2: float = Field(1.2e18, gt=0, description="per sample region; 1.2e14 ions/cm^2")
     poll_s: float = Field(10.0, gt=0, description="how often a running acquisition is checked")
+    timeout_grace_s: float = Field(
+        3600.0, gt=0, description="an acquisition fails if not done this long after its expected duration"
+    )
+    acquisition: SimsAcquisitionDefaults = SimsAcquisitionDefaults()
 
 
 class SampleHandlerSettings(_Settings):

@@ -47,6 +47,9 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
         super().__init__()
         self._virtual_now = time.time() if start_time is None else float(start_time)
         self._in_flight = 0
+        # asyncio runs timers due before time() + resolution; at epoch-sized times a float's
+        # spacing is ~2e-7 s, so the default 1e-9 s would leave a timer due "now" never run.
+        self._clock_resolution = 1e-6
         self.may_jump: Callable[[], bool] = lambda: True
         self._selector = _JumpingSelector(self._selector, self)
 

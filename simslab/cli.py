@@ -1,0 +1,119 @@
+"""The ``simslab`` command line: the one place with console output (rich tables, progress).
+
+Library errors (SimslabError) print as one red line and exit 2; the traceback goes to the
+log file ``simslab.log`` in the data directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, Callable
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from simslab.errors import SimslabError
+
+app = typer.Typer(
+    name="simslab",
+    help="Run ToF-SIMS measurement campaigns: instruments, plans, catalog, analysis, simulated lab.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+errors = Console(stderr=True)
+logger = logging.getLogger("simslab")
+
+DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "profiles" / "sim.yaml"
+ProfileOption = Annotated[Path, typer.Option("--profile", "-p", help="profile YAML (default: the simulated lab)")]
+DataOption = Annotated[
+    Path | None, typer.Option("--data", help="embedded catalog directory (default: $SIMSLAB_DATA or ./simslab-data)")
+]
+
+
+def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Print a SimslabError as one line and exit 2; log the traceback."""
+
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SimslabError as err:
+            logger.debug("command failed", exc_info=True)
+            errors.print(f"[red]error:[/red] {err}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return run
+
+
+def open_catalog(profile: Path | None, data: Path | None):
+    """Open the catalog of a profile (or the embedded default), honouring --data."""
+    from simslab.catalog import Catalog
+    from simslab.profile import EmbeddedCatalogSettings, load_profile
+
+    settings = load_profile(profile).catalog if profile is not None else EmbeddedCatalogSettings()
+    if data is not None:
+        settings = EmbeddedCatalogSettings(directory=data)
+    return Catalog.open(settings)
+
+
+@app.command()
+@reports_errors
+def runs(
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON list instead of a table")] = False,
+    campaign: Annotated[str | None, typer.Option(help="only the runs of this campaign")] = None,
+    profile: Annotated[Path | None, typer.Option("--profile", "-p", help="profile whose catalog to read")] = None,
+    data: DataOption = None,
+) -> None:
+    """List the runs in the catalog: uid, start time, plan, campaign, step, sample, exit status."""
+    catalog = open_catalog(profile, data)
+    try:
+        rows = [r for r in catalog.runs() if campaign is None or r.campaign_id == campaign]
+    finally:
+        catalog.close()
+    if as_json:
+        sys.stdout.write(json.dumps([r.to_dict() for r in rows], indent=1) + "\n")
+        return
+    table = Table("uid", "start (UTC)", "plan", "campaign", "step", "sample", "exit")
+    for r in rows:
+        step = "" if r.step_index is None else f"{r.step_index} {r.step_kind or ''}"
+        table.add_row(r.uid[:8], r.start_time, r.plan_name, r.campaign_id or "", step, r.sample or "", r.exit_status)
+    console.print(table)
+
+
+@app.command()
+@reports_errors
+def show(
+    uid: Annotated[str, typer.Argument(help="run uid, its first 8+ characters, or -1 for the latest")],
+    documents: Annotated[bool, typer.Option("--documents", help="print every document of the run")] = False,
+    profile: Annotated[Path | None, typer.Option("--profile", "-p")] = None,
+    data: DataOption = None,
+) -> None:
+    """Show a run's metadata and streams, or with --documents its documents as they came live."""
+    catalog = open_catalog(profile, data)
+    try:
+        key: str | int = int(uid) if uid.lstrip("-").isdigit() else uid
+        if documents:
+            for name, doc in catalog.documents(key):
+                sys.stdout.write(json.dumps([name, doc], default=str) + "\n")
+            return
+        run = catalog.run(key)
+        start, stop = run.metadata["start"], run.metadata.get("stop") or {}
+        console.print_json(json.dumps({"start": start, "stop": stop, "streams": list(run)}, default=str))
+    finally:
+        catalog.close()
+
+
+def main() -> None:
+    """Entry point with logging to a file beside the data."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
