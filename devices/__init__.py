@@ -15,6 +15,7 @@ from .driver_signal import (
     DriverSignalBackend,
     MonitorPolicy,
     callback_on_mock_call,
+    close_drivers,
     driver_signal_r,
     driver_signal_rw,
     driver_signal_w,
@@ -78,4 +79,5 @@ __all__ = [
     "driver_signal_rw",
     "driver_signal_w",
     "callback_on_mock_call",
+    "close_drivers",
 ]

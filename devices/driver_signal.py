@@ -55,6 +55,7 @@ __all__ = [
     "driver_signal_rw",
     "driver_signal_w",
     "callback_on_mock_call",
+    "close_drivers",
 ]
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,8 @@ class DriverSignalBackend(SignalBackend[SignalDatatypeT]):
     ) -> None:
         if read is None and write is None:
             raise ValueError(f"{source}: a driver signal needs a read or a write call")
+        if datatype not in (bool, int, float, str) and get_enum_cls(datatype) is None:
+            raise TypeError(f"{source}: driver signals carry bool, int, float, str or an enum, not {datatype}")
         self._source = source
         self._clock = clock
         self._read = read
@@ -282,6 +285,15 @@ def driver_signal_w(
 ) -> SignalW[SignalDatatypeT]:
     """Make a write-only signal (a setting the instrument cannot report back)."""
     return SignalW(DriverSignalBackend(datatype, source, clock, write=write, **metadata))
+
+
+async def close_drivers(*devices: Device) -> None:
+    """Close the driver ports of devices connected for real (at the end of a session)."""
+    for device in devices:
+        connector = device._connector  # noqa: SLF001 - the connector holds the ports it opened
+        if isinstance(connector, DriverConnector):
+            for port in connector.ports:
+                await port.close()
 
 
 def callback_on_mock_call(command: DriverCommand, callback: Callable[..., Any] | None) -> None:

@@ -209,9 +209,9 @@ class Potentiostat(StandardReadable, Movable[Step], Stoppable):
             raise TypeError(f"{self.name}: not a potentiostat step: {step!r}")
 
     async def stop(self, success: bool = False) -> None:
-        """End the step in progress (if any) and switch the cell off."""
-        self._action.stop(success)
-        await self._switch_off()
+        """End the step in progress (if any) with the cell off."""
+        if self._action.stop(success):
+            await self._switch_off()
 
     async def safe_state(self) -> None:
         """Switch the cell off (output off)."""

@@ -85,6 +85,11 @@ class SimsHdfWriter:
         dataset = self._file.datasets.get(data_key) if self._file else None
         return dataset.frame_shape if dataset else None
 
+    def dtype(self, data_key: str) -> np.dtype | None:
+        """Return the dtype written for a data key in this run, if any."""
+        dataset = self._file.datasets.get(data_key) if self._file else None
+        return dataset.dtype if dataset else None
+
     def frames_written(self, data_key: str) -> int:
         """Return how many frames of a data key this run's file holds."""
         dataset = self._file.datasets.get(data_key) if self._file else None

@@ -56,6 +56,14 @@ from .clocked_signal import ClockedSoftSignalBackend, clocked_signal_r_and_sette
 from .driver_port import DriverPort, SharedRead
 from .driver_signal import DriverCommand, DriverConnector, callback_on_mock_call, driver_signal_r
 from .settings import SimsSettings
+from .sims_frames import (
+    counts_as_uint32,
+    expected_frame_shape,
+    frame_dims,
+    mass_data_key,
+    request_record_json,
+    stream_datakey,
+)
 from .sims_writer import SimsHdfWriter
 
 __all__ = ["ToFSims", "ToFSimsMock", "AcquisitionKind", "AcquisitionPhase", "mass_data_key", "make_tofsims"]
@@ -63,7 +71,6 @@ __all__ = ["ToFSims", "ToFSimsMock", "AcquisitionKind", "AcquisitionPhase", "mas
 logger = logging.getLogger(__name__)
 
 ELEMENTARY_CHARGE_C = 1.602176634e-19
-_DIMS = {"image": ("y", "x"), "line_scan": ("x",), "spectrum": ("channel",), "depth_profile": ("cycle", "y", "x")}
 
 
 class AcquisitionKind(StrictEnum):
@@ -81,18 +88,6 @@ class AcquisitionPhase(StrictEnum):
     FAILED = "failed"
 
 
-def mass_data_key(device_name: str, label: str) -> str:
-    """Return the data key of a mass channel: ``sims-Li6`` for "6Li+", ``sims-Ni58`` for "58Ni+"."""
-    isotope = re.fullmatch(r"(\d+)([A-Z][a-z]?)(\d*)([+-]*)", label.strip())
-    if isotope:
-        mass_number, element, count, charge = isotope.groups()
-        safe = f"{element}{mass_number}" + (f"_{count}" if count else "") + ("_neg" if "-" in charge else "")
-    else:
-        safe = re.sub(r"[^A-Za-z0-9]+", "_", label.replace("-", "_neg").replace("+", "")).strip("_")
-        safe = safe if safe[:1].isalpha() else f"m{safe}"
-    return f"{device_name}-{safe}"
-
-
 class ToFSimsMock(DeviceMock["ToFSims"]):
     """Mock behaviour: acquisitions finish at once with zero counts of the requested shape."""
 
@@ -106,7 +101,7 @@ class ToFSimsMock(DeviceMock["ToFSims"]):
 
         def fetch() -> AcquisitionResult:
             request = requests[-1]
-            shape = _expected_frame_shape(request.kind, request.pixels, request.sputter_cycles) or (1,)
+            shape = expected_frame_shape(request.kind, request.pixels, request.sputter_cycles) or (1,)
             counts = {m.label: np.zeros(shape, dtype=np.uint32) for m in request.masses}
             primary_ions = request.primary.current_a * request.integration_s / ELEMENTARY_CHARGE_C
             return AcquisitionResult(counts, primary_ions, 0.0, request.integration_s)
@@ -352,7 +347,8 @@ class ToFSims(StandardReadable, Triggerable, WritesStreamAssets, Stoppable):
         missing = [m.label for m in request.masses if m.label not in result.counts]
         if missing:
             raise InstrumentError(self.name, f"fetch {request.output_name}", None, f"no counts for {missing}")
-        frames = {mass_data_key(self.name, m.label): np.asarray(result.counts[m.label]) for m in request.masses}
+        frames = {mass_data_key(self.name, m.label): counts_as_uint32(self.name, request, m.label, result.counts[m.label])
+                  for m in request.masses}
         shapes = {frame.shape for frame in frames.values()}
         if len(shapes) != 1:
             raise InstrumentError(self.name, f"fetch {request.output_name}", None, f"mass arrays differ in shape {shapes}")
@@ -362,7 +358,7 @@ class ToFSims(StandardReadable, Triggerable, WritesStreamAssets, Stoppable):
         if request.kind == "spectrum" and result.mass_axis_u is not None:
             frames[f"{self.name}-mass_axis"] = np.asarray(result.mass_axis_u, dtype=np.float64)
         layout = f"{request.kind}_{'x'.join(str(n) for n in shape)}"
-        await self._writer.append(layout, frames, _request_json(request, result))
+        await self._writer.append(layout, frames, request_record_json(request, result))
         area_m2 = request.raster_m[0] * request.raster_m[1]
         self._ledger[request.region] = self._ledger.get(request.region, 0.0) + result.primary_ions / area_m2
         self._set_primary_ions(result.primary_ions)
@@ -377,16 +373,16 @@ class ToFSims(StandardReadable, Triggerable, WritesStreamAssets, Stoppable):
         kind = AcquisitionKind(kind).value
         source = f"hdf5://{self._writer.file_path}" if self._writer.file_path else f"hdf5://{self.name}"
         keys: dict[str, DataKey] = {}
-        expected = _expected_frame_shape(kind, (nx, ny), cycles)
+        expected = expected_frame_shape(kind, (nx, ny), cycles)
         for label, mass_u in zip(labels, masses_u, strict=False):
             key = mass_data_key(self.name, label)
             shape = self._writer.frame_shape(key) or expected or ()
-            keys[key] = _stream_key(source, shape, "<u4", "counts", _dims(kind, len(shape)),
+            keys[key] = stream_datakey(source, shape, "<u4", "counts", frame_dims(kind, len(shape)),
                                     mass_label=label, mass_u=float(mass_u))
         for key, units, dim in ((f"{self.name}-depth", "m", "cycle"), (f"{self.name}-mass_axis", "u", "channel")):
             shape = self._writer.frame_shape(key)
             if shape is not None:
-                keys[key] = _stream_key(source, shape, "<f8", units, (dim,))
+                keys[key] = stream_datakey(source, shape, "<f8", units, (dim,))
         return keys
 
     def _config_signal(self, attribute: str, datatype: Any, initial: Any, units: str) -> SignalRW:
@@ -414,28 +410,3 @@ def _beam(values: dict[str, Any], prefix: str) -> Beam | None:
         return None
     return Beam(species, values[f"{prefix}_energy"], values[f"{prefix}_current"],
                 (values[f"{prefix}_raster_x"], values[f"{prefix}_raster_y"]))
-
-
-def _expected_frame_shape(kind: str, pixels: tuple[int, int], cycles: int) -> tuple[int, ...] | None:
-    """The frame shape a kind of acquisition is expected to give (None: only the data can tell)."""
-    nx, ny = pixels
-    return {"image": (ny, nx), "line_scan": (nx,), "depth_profile": (cycles,)}.get(kind)
-
-
-def _dims(kind: str, ndim: int) -> tuple[str, ...]:
-    """Name a frame's axes: a depth profile's first axis is the sputter cycle."""
-    dims = _DIMS[kind][:ndim] if kind == "depth_profile" else _DIMS[kind]
-    return dims if len(dims) == ndim else tuple(f"dim_{i}" for i in range(ndim))
-
-
-def _stream_key(source: str, shape: tuple[int, ...], dtype_numpy: str, units: str, dims: Sequence[str],
-                **extra: Any) -> DataKey:
-    return DataKey(source=source, shape=list(shape), dtype="array", dtype_numpy=dtype_numpy, external="STREAM:",
-                   units=units, dims=list(dims), **extra)
-
-
-def _request_json(request: AcquisitionRequest, result: AcquisitionResult) -> str:
-    record = dataclasses.asdict(request)
-    record.update(primary_ions=result.primary_ions, started_s=result.started_s, finished_s=result.finished_s,
-                  metadata=result.metadata)
-    return json.dumps(record, default=str)

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from functools import wraps
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, Callable
 
@@ -30,7 +31,8 @@ console = Console()
 errors = Console(stderr=True)
 logger = logging.getLogger("simslab")
 
-DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "profiles" / "sim.yaml"
+PROFILES = Path(str(files("simslab.profiles")))  # the shipped profiles, installed or editable
+DEFAULT_PROFILE = PROFILES / "sim.yaml"
 ProfileOption = Annotated[Path, typer.Option("--profile", "-p", help="profile YAML (default: the simulated lab)")]
 DataOption = Annotated[
     Path | None, typer.Option("--data", help="embedded catalog directory (default: $SIMSLAB_DATA or ./simslab-data)")
@@ -108,6 +110,28 @@ def show(
         console.print_json(json.dumps({"start": start, "stop": stop, "streams": list(run)}, default=str))
     finally:
         catalog.close()
+
+
+@app.command()
+@reports_errors
+def shell(
+    profile: ProfileOption = DEFAULT_PROFILE,
+    execute: Annotated[str | None, typer.Option("--exec", "-c", help="run this code in the session and exit")] = None,
+) -> None:
+    """Open IPython with RE, the devices, catalog and plans of a profile in the namespace."""
+    import os
+
+    import IPython
+
+    from simslab.profile import load_profile
+
+    load_profile(profile)  # a bad profile fails here, with one clear line, before IPython starts
+    os.environ["SIMSLAB_PROFILE"] = str(profile.resolve())
+    startup = PROFILES / "ipython_startup.py"
+    argv = ["--no-banner", "--quick", "-i", str(startup)]
+    if execute is not None:
+        argv = ["--no-banner", "--quick", "-c", f"exec(open({str(startup)!r}).read()); {execute}"]
+    IPython.start_ipython(argv=argv)
 
 
 def main() -> None:

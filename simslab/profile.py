@@ -29,6 +29,7 @@ __all__ = [
     "Profile",
     "EmbeddedCatalogSettings",
     "ServerCatalogSettings",
+    "CatalogServeSettings",
     "DevicesSettings",
     "load_profile",
     "validation_errors",
@@ -60,6 +61,36 @@ class EmbeddedCatalogSettings(_Settings):
     batch_size: int = Field(1000, ge=1, description="rows TiledWriter buffers before writing")
 
 
+class CatalogServeSettings(_Settings):
+    """How ``simslab serve`` runs the tiled server on PostgreSQL (secrets come from the environment)."""
+
+    database_uri_env: str = Field(
+        "SIMSLAB_DATABASE_URI", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="environment variable holding postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
+    )
+    tables_database: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="database for tabular data on the same server (default: <catalog database>_tables)",
+    )
+    storage_directory: Path | None = Field(
+        None, description="where the server writes arrays (default: the data directory's server/)"
+    )
+    host: str = Field("127.0.0.1", min_length=1, description="address to bind (0.0.0.0 exposes it on the network)")
+    port: int | None = Field(None, ge=1, le=65535, description="port to bind (default: the port of uri)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_database_uri_in_file(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "database_uri" in data:
+            raise ValueError("database_uri must not be written in a profile (it holds a password): set "
+                             "database_uri_env to the name of an environment variable holding it")
+        return data
+
+    def database_uri(self) -> str | None:
+        """Return the PostgreSQL URI from the environment (None if the variable is unset)."""
+        return os.environ.get(self.database_uri_env)
+
+
 class ServerCatalogSettings(_Settings):
     """A tiled server (e.g. on PostgreSQL). The API key is read from an environment variable."""
 
@@ -70,6 +101,7 @@ class ServerCatalogSettings(_Settings):
         None, description="where detectors write HDF5; must be in the server's readable storage"
     )
     batch_size: int = Field(1000, ge=1)
+    serve: CatalogServeSettings = CatalogServeSettings()
 
     @model_validator(mode="before")
     @classmethod
@@ -115,6 +147,10 @@ class LiveSettings(_Settings):
 
     progress: bool = True
     plot: bool = False
+    publish: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9.\-]+:[0-9]{1,5}$",
+        description="host:port of a 0MQ proxy to publish documents to (simslab watch runs one)",
+    )
 
 
 class Profile(_Settings):

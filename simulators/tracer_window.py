@@ -11,17 +11,22 @@ coefficients chosen from what the window can still remember:
   *activity* is lambda * duration; structure older than ``memory`` units of activity is
   gone. What it leaves behind is the transport across the window, which the window's edges
   (taken from the exact 1D profile) carry.
-- So the calls are cut after every *major* call (activity >= memory, e.g. an anneal hold):
-  each segment ends in a major call and takes its time-averaged D_bulk and k (both transport
-  integrals exact). Calls after the last major one form the final segment, whose structure
-  is what an image shows: it keeps the integral of D_bulk dt exact and takes the ratio
-  k / D_bulk averaged in log with each call's surviving weight (1 - exp(-a)) exp(-a_after),
-  so the freeze-out on cooling is that of the calls that set it.
+- So the calls are cut after every *major* call (activity >= memory, e.g. an anneal hold),
+  where the activity still to come drops below ``memory`` and where it drops below
+  ``memory / 4``. Every segment but the last takes its time-averaged D_bulk and k (both
+  transport integrals exact). The last holds the recent calls whose structure an image
+  shows: it keeps the integral of D_bulk dt exact and takes the ratio k / D_bulk averaged in
+  log with each call's surviving weight (1 - exp(-a)) exp(-a_after), so the freeze-out on
+  cooling is that of the calls that set it.
 - Within a segment, time is mapped onto the real history by the effective-medium dose
   (integral of D_eff dt), so the edge values follow the 1D profile as the real calls did.
 
 Consecutive calls with equal coefficients merge exactly; a single call, or a run of equal
 ones (an isothermal hold, storage), is evolved with its own coefficients: no approximation.
+Measured against evolving every call on its own (tests/simulators/test_tracer_sample.py),
+a furnace cool-down, transfer, stage cool-down and cold image of 180 calls costs 3-4 LU
+factorisations instead of 180 and lands within ~4 % of the window's range and ~9 % (rms) of
+its grain-scale structure: below the counting noise of an image.
 """
 
 from __future__ import annotations

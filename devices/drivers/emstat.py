@@ -32,6 +32,7 @@ from simslab.errors import ConnectionLost, InstrumentError, InstrumentTimeout, L
 from . import methodscript
 from .base import InstrumentDriver
 from .protocols import PotentiostatMeasurement
+from .serial_port import close_serial_port, open_serial_port
 from .settings import EmStat4Settings
 
 __all__ = ["EmStat4", "MAX_CURRENT_A"]
@@ -79,8 +80,8 @@ class EmStat4(InstrumentDriver):
         if self._serial is not None:
             return
         settings = self.settings
-        self._serial = self.exchange(f"open {settings.port}", lambda: serial.serial_for_url(
-            settings.port, baudrate=settings.baud_rate, timeout=_READ_POLL_S, write_timeout=settings.timeout_s))
+        self._serial = self.exchange(f"open {settings.port}", lambda: open_serial_port(
+            settings.port, baud_rate=settings.baud_rate, timeout_s=_READ_POLL_S, write_timeout_s=settings.timeout_s))
         self._stop.clear()
         self._lost = None
         self._reader = threading.Thread(target=self._read_lines, name=f"{self.name}-reader", daemon=True)
@@ -108,10 +109,7 @@ class EmStat4(InstrumentDriver):
             self._reader = None
         if port is not None:
             with self._lock:
-                sock = getattr(port, "_socket", None)  # pyserial's socket:// leaks it if the peer vanished
-                port.close()
-                if sock is not None:
-                    sock.close()
+                close_serial_port(port)
 
     def identify(self) -> str:
         """Return the firmware string read at connect (model and version)."""
@@ -201,10 +199,13 @@ class EmStat4(InstrumentDriver):
         with self._state:
             if not self._state.wait_for(lambda: step.echo is not None or self._lost is not None, self.timeout_s):
                 raise InstrumentTimeout(self.name, name, None, f"script not acknowledged within {self.timeout_s:g} s")
-            self._raise_pending()
+            if self._lost is not None:
+                raise self._lost
             if step.echo != "e":
                 step.running = False
+                self._pending_error = None  # what follows a refusal is the refused script's debris
                 raise InstrumentError(self.name, name, step.echo, "script refused")
+            self._raise_pending()
 
     def _abort(self) -> None:
         """Abort a running script and wait for its end (``Z``), or learn nothing ran (``Z!0006``)."""
@@ -327,7 +328,8 @@ class EmStat4(InstrumentDriver):
             self._charge_c += 0.5 * (previous_current + current) * (instrument_s - step.last_instrument_s)
         if packet.potential_v is not None:
             self._last_voltage_v = packet.potential_v
-        step.last, step.last_instrument_s, step.last_arrival, step.last_time_s = packet, instrument_s, arrival, self.now()
+        step.last, step.last_instrument_s = packet, instrument_s
+        step.last_arrival, step.last_time_s = arrival, self.now()
 
     def _record_error(self, error: InstrumentError) -> None:
         with self._state:

@@ -44,6 +44,7 @@ from simslab.errors import ConnectionLost, InstrumentError, LimitError, SensorFa
 
 from .base import InstrumentDriver
 from .protocols import FurnaceStatus
+from .serial_port import close_serial_port, open_serial_port
 from .settings import EurothermSettings
 
 __all__ = ["Eurotherm", "EurothermTag", "STATUS_BITS", "float_register", "CELSIUS_OFFSET_K"]
@@ -133,18 +134,9 @@ class Eurotherm(InstrumentDriver):
         if self._modbus is not None:
             return
         settings = self.settings
-        port = self.exchange(
-            f"open {settings.port}",
-            lambda: serial.serial_for_url(
-                settings.port,
-                baudrate=settings.baud_rate,
-                bytesize=serial.EIGHTBITS,
-                parity=serial.PARITY_NONE,
-                stopbits=serial.STOPBITS_ONE,
-                timeout=settings.timeout_s,
-                write_timeout=settings.timeout_s,
-            ),
-        )
+        port = self.exchange(f"open {settings.port}", lambda: open_serial_port(
+            settings.port, baud_rate=settings.baud_rate, timeout_s=settings.timeout_s,
+            write_timeout_s=settings.timeout_s))
         self._port = _RecordingPort(port)
         self._modbus = minimalmodbus.Instrument(self._port, settings.address, mode=minimalmodbus.MODE_RTU)
         try:
@@ -283,7 +275,8 @@ class Eurotherm(InstrumentDriver):
             except minimalmodbus.NoResponseError:
                 raise  # the base reports it as InstrumentTimeout
             except minimalmodbus.SlaveReportedException as exc:
-                raise InstrumentError(self.name, command, port.last_reply.hex(" "), f"controller refused: {exc}") from exc
+                reply = port.last_reply.hex(" ")
+                raise InstrumentError(self.name, command, reply, f"controller refused: {exc}") from exc
             except (minimalmodbus.ModbusException, struct.error) as exc:
                 raise InstrumentError(self.name, command, port.last_reply.hex(" "), f"garbled reply: {exc}") from exc
 
@@ -346,11 +339,7 @@ class _RecordingPort:
         return data
 
     def close(self) -> None:
-        # pyserial's socket:// close skips closing a socket whose shutdown fails (peer gone)
-        sock = getattr(self._port, "_socket", None)
-        self._port.close()
-        if sock is not None:
-            sock.close()
+        close_serial_port(self._port)
 
     def __getattr__(self, name: str):
         return getattr(self._port, name)

@@ -150,11 +150,12 @@ class IontofHandoff(InstrumentDriver):
             acquisition.finish("done", now, f"result in {self._result_path(name)}")
         elif now > acquisition.deadline_s:
             waited = now - acquisition.started_s
-            raise InstrumentTimeout(self.name, command, None,
-                                    f"no result after {waited:.0f} s (expected duration "
-                                    f"{expected_duration_s(acquisition.request):.0f} s + {self.settings.timeout_s:g} s grace)")
+            expected = expected_duration_s(acquisition.request)
+            raise InstrumentTimeout(self.name, command, None, f"no result after {waited:.0f} s (expected duration "
+                                    f"{expected:.0f} s + {self.settings.timeout_s:g} s grace)")
         else:
-            return AcquisitionState("running", now - acquisition.started_s, f"waiting for {self._result_path(name).name}")
+            waiting = f"waiting for {self._result_path(name).name}"
+            return AcquisitionState("running", now - acquisition.started_s, waiting)
         return AcquisitionState(acquisition.state, acquisition.elapsed_s, acquisition.message)
 
     def fetch_result(self) -> AcquisitionResult:
@@ -177,7 +178,8 @@ class IontofHandoff(InstrumentDriver):
         else:
             counts, mass_axis = self.exchange(command, lambda: _read_ita(path, request))
         sidecar_path = self.settings.result_dir / f"{request.output_name}{SIDECAR_SUFFIX}"
-        sidecar = self.exchange(f"read {sidecar_path}", lambda: read_json(sidecar_path) if sidecar_path.exists() else {})
+        sidecar = self.exchange(f"read {sidecar_path}",
+                                lambda: read_json(sidecar_path) if sidecar_path.exists() else {})
         depth = sidecar.get("depth_m")
         return AcquisitionResult(
             counts=counts,

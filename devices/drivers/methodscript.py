@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "SI_PREFIXES",
+    "si_value",
     "VALUE_OFFSET",
     "Packet",
     "format_literal",
@@ -47,6 +48,9 @@ __all__ = [
 SI_PREFIXES = {"a": 1e-18, "f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3, " ": 1.0,
                "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18, "i": 1.0}
 """SI prefix characters and their factors (``i``: an integer, factor 1)."""
+
+_EXPONENTS = {"a": -18, "f": -15, "p": -12, "n": -9, "u": -6, "m": -3, " ": 0, "k": 3, "M": 6, "G": 9, "T": 12,
+              "P": 15, "E": 18, "i": 0}
 
 VALUE_OFFSET = 2**27
 """Packet values are sent as ``value + 2**27`` in 7 hex digits."""
@@ -91,6 +95,12 @@ class Packet:
     def overload(self) -> bool:
         """True if any field reports an overload (current or potential out of its range)."""
         return bool(self.status & STATUS_OVERLOAD)
+
+
+def si_value(mantissa: int, prefix: str) -> float:
+    """Return ``mantissa`` times the SI prefix, correctly rounded (``si_value(50, "u") == 50e-6``)."""
+    exponent = _EXPONENTS[prefix]
+    return mantissa * 10**exponent if exponent >= 0 else mantissa / 10**-exponent
 
 
 def format_literal(value: float) -> str:
@@ -153,7 +163,7 @@ def decode_field(text: str) -> tuple[str, float, dict[str, int]]:
             raw = int(digits, 16)
         except ValueError as exc:
             raise ValueError(f"packet field {text!r} has no 7 hex digits") from exc
-        value = (raw - VALUE_OFFSET) * SI_PREFIXES[prefix]
+        value = si_value(raw - VALUE_OFFSET, prefix)
     metadata: dict[str, int] = {}
     for token in metadata_tokens:
         try:

@@ -180,6 +180,7 @@ class GrainDiffusion2D:
             self._factors.move_to_end(key)
             return self._factors[key]
         matrix = (sp.identity(a.shape[0], format="csr") - (STAGE_WEIGHT * dt) * a).tocsc()
+        log.debug("factorising the %s grid for dt %.3g s, D_bulk %.3g m^2/s, k %s m/s", self.shape, dt, d_bulk, key[2])
         solve = self._factorise(matrix)
         self._factors[key] = solve
         while len(self._factors) > self._cache_size:

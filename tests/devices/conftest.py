@@ -31,15 +31,36 @@ def clock() -> VirtualClock:
     return VirtualClock(start_time=START_S)
 
 
+class _Jumps:
+    """Virtual time jumps only while a test waits on the loop, as the session allows them only
+    while a plan runs: between calls, background pollers (monitors, the furnace watchdog) run
+    at the wall pace instead of racing through virtual time."""
+
+    def __init__(self) -> None:
+        self.waiting = 0
+        self.engine: RunEngine | None = None
+
+    def allowed(self) -> bool:
+        return self.waiting > 0 or (self.engine is not None and self.engine.state == "running")
+
+
 @pytest.fixture
-def RE(clock: VirtualClock):  # noqa: N802 - the name every bluesky user knows
+def jumps(clock: VirtualClock) -> _Jumps:
+    jumps = _Jumps()
+    clock.loop.may_jump = jumps.allowed
+    return jumps
+
+
+@pytest.fixture
+def RE(clock: VirtualClock, jumps: _Jumps):  # noqa: N802 - the name every bluesky user knows
     engine = RunEngine(loop=clock.loop, call_returns_result=True, context_managers=[])
+    jumps.engine = engine
     yield engine
     clock.loop.call_soon_threadsafe(clock.loop.stop)
 
 
 @pytest.fixture
-def run(RE: RunEngine) -> Callable[[Coroutine], Any]:  # noqa: N803
+def run(RE: RunEngine, jumps: _Jumps) -> Callable[..., Any]:  # noqa: N803
     """Run a coroutine, or a function returning an awaitable (a status), on the RunEngine's loop.
 
     Statuses must be created on the loop, hence the function form: ``run(lambda: stage.set(300))``.
@@ -53,7 +74,11 @@ def run(RE: RunEngine) -> Callable[[Coroutine], Any]:  # noqa: N803
                 return await factory()
 
             work = await_it()
-        return call_in_bluesky_event_loop(work, timeout_s)
+        jumps.waiting += 1
+        try:
+            return call_in_bluesky_event_loop(work, timeout_s)
+        finally:
+            jumps.waiting -= 1
 
     return call
 

@@ -12,6 +12,7 @@ from ophyd_async.core import Device, get_mock, init_devices, set_mock_value
 
 from simslab.devices import (
     DriverCommand,
+    close_drivers,
     DriverConnector,
     DriverPort,
     MonitorPolicy,
@@ -37,13 +38,14 @@ class SlowDriver:
     active: int = 0
     max_active: int = 0
     connects: int = 0
+    closes: int = 0
     writes: list[float] = field(default_factory=list)
 
     def connect(self) -> None:
         self.connects += 1
 
     def close(self) -> None:
-        pass
+        self.closes += 1
 
     def identify(self) -> str:
         return "slow"
@@ -158,6 +160,8 @@ def test_real_connect_opens_the_driver_and_reads_through_it(run, clock):
     assert reading["value"] == 4.0
     assert reading["timestamp"] == pytest.approx(clock.now(), abs=1.0)  # session clock, not wall time
     assert run(box.value.describe())["box-value"]["units"] == "K"
+    run(close_drivers(box))
+    assert driver.closes == 1
 
 
 def test_mock_mode_never_touches_the_driver_and_keeps_mock_values(RE, run, clock):

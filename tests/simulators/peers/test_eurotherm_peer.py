@@ -7,14 +7,15 @@ import struct
 
 import minimalmodbus
 import pytest
-import serial
 from pymodbus.client import ModbusTcpClient
 from pymodbus.framer import FramerType
 
+from simslab.devices.drivers.serial_port import close_serial_port, open_serial_port
 from simslab.simulators.peers.eurotherm_peer import start_eurotherm_peer
 from tests.simulators.peers.backends import FurnaceBackend
 
 TIMEOUT_S = 0.3
+SMALL_SAMPLE = {"sample": {"window_size_m": [64e-6, 32e-6], "window_pixels": [64, 32]}}  # a quick twin
 
 
 @pytest.fixture
@@ -33,13 +34,10 @@ def peer(backend, caplog):
 @pytest.fixture
 def client(peer):
     """A bare minimalmodbus client, as the simple lab scripts found on GitHub use it."""
-    port = serial.serial_for_url(peer.port_url, baudrate=9600, timeout=TIMEOUT_S)
+    port = open_serial_port(peer.port_url, baud_rate=9600, timeout_s=TIMEOUT_S, write_timeout_s=TIMEOUT_S)
     instrument = minimalmodbus.Instrument(port, 1, mode="rtu")
     yield instrument
-    sock = getattr(port, "_socket", None)
-    port.close()
-    if sock is not None:
-        sock.close()
+    close_serial_port(port)
 
 
 def test_peer_starts_without_pymodbus_deprecation_warnings(peer, caplog):
@@ -121,3 +119,31 @@ def test_a_pymodbus_client_with_the_rtu_framer_reads_the_same_values(peer, backe
         assert backend.ramp_k_per_s == pytest.approx(3.0 / 60, rel=1e-9)
     finally:
         client.close()
+
+
+def test_in_front_of_the_twin_furnace_the_real_driver_sees_the_ramp(twin_params):
+    """The lab-on-twin mode: the real driver, the Modbus peer, the twin's furnace on a manual clock."""
+    from simslab.clock import ManualClock
+    from simslab.devices.drivers.eurotherm import Eurotherm
+    from simslab.devices.drivers.settings import EurothermSettings
+    from simslab.simulators.lab import SimulatedLab
+    from simslab.simulators.twin_drivers import TwinFurnace
+
+    clock = ManualClock(1.7e9)
+    twin = TwinFurnace(SimulatedLab(twin_params(**SMALL_SAMPLE), clock))
+    twin.connect()
+    peer = start_eurotherm_peer(twin)
+    driver = Eurotherm(EurothermSettings(kind="eurotherm", port=peer.port_url, timeout_s=1.0))
+    try:
+        driver.connect()
+        start_k = driver.read_working_setpoint_k()
+        driver.set_ramp_k_per_s(0.1)
+        driver.set_setpoint_k(start_k + 100.0)
+        clock.advance(300.0)
+        # the working setpoint follows the 0.1 K/s rate limit: 30 K in 300 s (float32 on the wire)
+        assert driver.read_working_setpoint_k() - start_k == pytest.approx(30.0, abs=1e-3)
+        assert driver.read_status().ramp_complete is False
+        assert driver.read_temperature_k() == pytest.approx(twin.read_temperature_k(), abs=1e-4)
+    finally:
+        driver.close()
+        peer.close()

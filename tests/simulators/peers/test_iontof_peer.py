@@ -23,6 +23,7 @@ POLL_S = 5.0
 MASSES = (MassChannel("16O-", 15.9949), MassChannel("18O-", 17.9992))
 BI = Beam("Bi1+", 30e3, 0.5e-12, (100e-6, 100e-6))
 CS = Beam("Cs+", 2e3, 100e-9, (300e-6, 300e-6))
+SMALL_SAMPLE = {"sample": {"window_size_m": [64e-6, 32e-6], "window_pixels": [64, 32]}}  # a quick twin
 
 
 def _request(**changes) -> AcquisitionRequest:
@@ -156,3 +157,38 @@ def test_without_a_peer_the_driver_times_out_on_the_virtual_clock(lab):
         clock.loop.run_until_complete(scenario())
     # the deadline is 60 s + 600 s of grace after the start, noticed at the next 30 s poll
     assert 660.0 < clock.now() - START_S <= 690.0
+
+
+def test_in_front_of_the_twin_sims_an_image_arrives_through_bif6(tmp_path, twin_params):
+    """The lab-on-twin mode: the hand-off driver, the folder peer and the twin's SIMS, on one virtual loop."""
+    from simslab.simulators.lab import SimulatedLab
+    from simslab.simulators.twin_drivers import TwinSims
+
+    clock = VirtualClock(0.0)
+    twin = TwinSims(SimulatedLab(twin_params(**SMALL_SAMPLE), clock))
+    twin.connect()
+    (tmp_path / "results").mkdir()
+    settings = IontofHandoffSettings(kind="iontof_handoff", request_dir=tmp_path / "requests",
+                                     result_dir=tmp_path / "results", timeout_s=600.0)
+    driver = IontofHandoff(settings, now=clock.now)
+    driver.connect()
+    request = AcquisitionRequest(kind="image", region="cathode", masses=(MassChannel("6Li+", 6.015),
+                                 MassChannel("58Ni+", 57.935)), primary=Beam("Bi+", 30e3, 0.5e-12, (80e-6, 30e-6)),
+                                 pixels=(40, 15), integration_s=800.0, output_name="cathode")
+
+    async def scenario():
+        peer = start_iontof_peer(twin, settings.request_dir, settings.result_dir, poll_s=POLL_S)
+        driver.start_acquisition(request)
+        state = await _wait_until_finished(driver)
+        peer.stop()
+        return state, driver.fetch_result(), twin.fetch_result()
+
+    try:
+        state, result, truth = clock.loop.run_until_complete(scenario())
+    finally:
+        clock.loop.close()
+    assert state.state == "done" and 800.0 <= state.elapsed_s <= 800.0 + POLL_S + 10.0
+    for label in ("6Li+", "58Ni+"):
+        assert result.counts[label].shape == (15, 40)
+        np.testing.assert_array_equal(result.counts[label], truth.counts[label])  # bit-identical through BIF6
+    assert result.primary_ions == pytest.approx(truth.primary_ions, rel=1e-12)

@@ -75,3 +75,30 @@ def test_a_request_replaced_mid_way_is_redirected_on_the_backend(lab):
     assert [destination for destination, _ in backend.requests] == ["furnace", "storage"]
     assert driver.read_location() == "storage"
     assert pending_requests(settings.handoff_dir) == []
+
+
+def test_in_front_of_the_twin_sample_handler_the_sample_arrives(tmp_path, twin_params):
+    """The lab-on-twin mode: the operator hand-off, the peer and the twin's sample handler."""
+    from simslab.simulators.lab import SimulatedLab
+    from simslab.simulators.twin_drivers import TwinSampleHandler
+
+    clock = VirtualClock(0.0)
+    lab = SimulatedLab(twin_params(sample={"window_size_m": [64e-6, 32e-6], "window_pixels": [64, 32]}), clock)
+    twin = TwinSampleHandler(lab)
+    twin.connect()
+    settings = OperatorHandoffSettings(kind="operator", handoff_dir=tmp_path / "handoff", timeout_s=3600.0)
+    driver = OperatorHandoff(settings, now=clock.now)
+    driver.connect()
+
+    async def scenario():
+        peer = start_operator_peer(twin, settings.handoff_dir, poll_s=POLL_S)
+        driver.request_transfer("furnace")
+        await _wait_for_transfer(driver)
+        peer.stop()
+
+    try:
+        clock.loop.run_until_complete(scenario())
+    finally:
+        clock.loop.close()
+    assert driver.read_location() == "furnace" == twin.read_location()
+    assert lab.location_history()[-1][1] == "furnace"

@@ -1,0 +1,92 @@
+"""Live feedback while plans run: a rich progress line per run, in virtual and wall time.
+
+A document callback: a run's start document names its campaign step and, when the plan
+knows it, ``estimated_duration_s`` (session-clock seconds). While the run is open a small
+thread refreshes the bar once a second from the session clock, so a 16-day storage in the
+lab shows its progress even though no event arrives for hours.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from simslab.clock import Clock
+
+__all__ = ["LiveProgress", "format_duration"]
+
+
+class LiveProgress:
+    """Show each run as a progress bar: step, plan, session-clock elapsed / estimated time."""
+
+    def __init__(self, clock: Clock, console: Console | None = None, refresh_s: float = 1.0):
+        self.clock = clock
+        self.refresh_s = refresh_s
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[clock]}"),
+            TimeElapsedColumn(),
+            console=console or Console(stderr=True),
+            transient=False,
+        )
+        self._runs: dict[str, tuple[TaskID, float, float | None]] = {}
+        self._lock = threading.Lock()
+        self._ticker: threading.Thread | None = None
+
+    def __call__(self, name: str, doc: dict) -> None:
+        if name == "start":
+            self._open(doc)
+        elif name == "stop":
+            self._close(doc)
+
+    def _open(self, start: dict) -> None:
+        step = start.get("step") or {}
+        label = f"step {step['index']} {step.get('kind', '')}" if "index" in step else start.get("plan_name", "run")
+        estimate = start.get("estimated_duration_s")
+        with self._lock:
+            if not self._runs:
+                self._progress.start()
+            task = self._progress.add_task(f"{label} [{start.get('plan_name', '')}]", total=estimate or None,
+                                           clock="")
+            self._runs[start["uid"]] = (task, self.clock.now(), estimate)
+            if self._ticker is None:
+                self._ticker = threading.Thread(target=self._tick, name="simslab-progress", daemon=True)
+                self._ticker.start()
+
+    def _close(self, stop: dict) -> None:
+        with self._lock:
+            entry = self._runs.pop(stop["run_start"], None)
+            if entry is None:
+                return
+            task, started, estimate = entry
+            elapsed = self.clock.now() - started
+            self._progress.update(task, completed=estimate or elapsed, total=estimate or elapsed,
+                                  clock=f"{format_duration(elapsed)} {stop.get('exit_status', '')}")
+            if not self._runs:
+                self._progress.stop()
+
+    def _tick(self) -> None:
+        while True:
+            time.sleep(self.refresh_s)
+            with self._lock:
+                if not self._runs:
+                    self._ticker = None
+                    return
+                for task, started, estimate in self._runs.values():
+                    elapsed = self.clock.now() - started
+                    shown = f"{format_duration(elapsed)}" + (f" / {format_duration(estimate)}" if estimate else "")
+                    self._progress.update(task, completed=min(elapsed, estimate) if estimate else None, clock=shown)
+
+
+def format_duration(seconds: float) -> str:
+    """Return a duration as the field writes it: 45 s, 12 min, 3.8 h, 16.0 d."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
