@@ -152,7 +152,7 @@ class SimsAcquisitionDefaults(_Settings):
     """
 
     kind: Literal["image", "line_scan", "depth_profile", "spectrum"] = "image"
-    region: str = Field("window", min_length=1)
+    region: str = Field("diffusion_window", min_length=1)
     primary: BeamSettings = BeamSettings(species="Bi+", energy_ev=30e3, current_a=0.5e-12, raster_m=(500e-6, 200e-6))
     pixels: tuple[int, int] = (512, 206)
     integration_s: float = Field(5 * 3600.0, gt=0)

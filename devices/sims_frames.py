@@ -66,12 +66,14 @@ def frame_dims(kind: str, ndim: int) -> tuple[str, ...]:
 
 
 def stream_datakey(source: str, shape: tuple[int, ...], dtype_numpy: str, units: str, dims: Sequence[str],
-                **extra: Any) -> DataKey:
+                   **extra: Any) -> DataKey:
+    """Describe a frame that lives in the HDF5 file (``external="STREAM:"``); ``extra`` adds fields."""
     return DataKey(source=source, shape=list(shape), dtype="array", dtype_numpy=dtype_numpy, external="STREAM:",
                    units=units, dims=list(dims), **extra)
 
 
 def request_record_json(request: AcquisitionRequest, result: AcquisitionResult) -> str:
+    """Return how one acquisition was taken, and what it delivered, as a JSON line for the HDF5 file."""
     record = dataclasses.asdict(request)
     record.update(primary_ions=result.primary_ions, started_s=result.started_s, finished_s=result.finished_s,
                   metadata=result.metadata)

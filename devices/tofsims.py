@@ -8,24 +8,22 @@ region's dose budget, starts it, polls the driver every ``settings.poll_s`` unti
 the counts and appends one frame per mass to the run's HDF5 file (:mod:`.sims_writer`).
 
 Data keys are safe names (``sims-Li6`` for "6Li+") carrying the label and m/z in the datakey.
-Changing the kind, pixels or masses changes the data keys' shapes: read such acquisitions into
-another stream of another run. ``bps.configure(sims, region=..., ...)`` changes settings and
+Changing the kind, pixels or masses changes the data keys' shapes: take such acquisitions in
+a new run (the writer refuses a data key whose frames change shape within one run's file). ``bps.configure(sims, region=..., ...)`` changes settings and
 makes bluesky emit a new descriptor with the new configuration.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 import logging
-import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import numpy as np
 from bluesky.protocols import Reading, Stoppable, StreamAsset, Triggerable, WritesStreamAssets
 from event_model import DataKey
+from scipy.constants import elementary_charge as ELEMENTARY_CHARGE_C
 from ophyd_async.core import (
     Array1D,
     AsyncStatus,
@@ -70,7 +68,6 @@ __all__ = ["ToFSims", "ToFSimsMock", "AcquisitionKind", "AcquisitionPhase", "mas
 
 logger = logging.getLogger(__name__)
 
-ELEMENTARY_CHARGE_C = 1.602176634e-19
 
 
 class AcquisitionKind(StrictEnum):
@@ -335,7 +332,8 @@ class ToFSims(StandardReadable, Triggerable, WritesStreamAssets, Stoppable):
                 break
             if phase in (AcquisitionPhase.ABORTED, AcquisitionPhase.FAILED):
                 message = await self.acquisition_message.get_value()
-                raise InstrumentError(self.name, f"acquire {request.output_name}", message, f"acquisition {phase.value}")
+                raise InstrumentError(self.name, f"acquire {request.output_name}", message,
+                                      f"acquisition {phase.value}")
             if loop.time() >= deadline:
                 raise InstrumentTimeout(self.name, f"acquire {request.output_name}", None,
                                         f"not done {expected_s + self.settings.timeout_grace_s:g} s after the start")
@@ -347,11 +345,14 @@ class ToFSims(StandardReadable, Triggerable, WritesStreamAssets, Stoppable):
         missing = [m.label for m in request.masses if m.label not in result.counts]
         if missing:
             raise InstrumentError(self.name, f"fetch {request.output_name}", None, f"no counts for {missing}")
-        frames = {mass_data_key(self.name, m.label): counts_as_uint32(self.name, request, m.label, result.counts[m.label])
-                  for m in request.masses}
+        frames = {
+            mass_data_key(self.name, m.label): counts_as_uint32(self.name, request, m.label, result.counts[m.label])
+            for m in request.masses
+        }
         shapes = {frame.shape for frame in frames.values()}
         if len(shapes) != 1:
-            raise InstrumentError(self.name, f"fetch {request.output_name}", None, f"mass arrays differ in shape {shapes}")
+            raise InstrumentError(self.name, f"fetch {request.output_name}", None,
+                                  f"mass arrays differ in shape {shapes}")
         shape = shapes.pop()
         if request.kind == "depth_profile" and result.depth_m is not None:
             frames[f"{self.name}-depth"] = np.asarray(result.depth_m, dtype=np.float64)

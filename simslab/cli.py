@@ -48,7 +48,7 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except SimslabError as err:
             logger.debug("command failed", exc_info=True)
-            errors.print(f"[red]error:[/red] {err}", highlight=False)
+            errors.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return run

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.catalog_server.backends import catalog_server, catalog_settings  # noqa: F401  (fixtures: both backends)
+
 REPO = Path(__file__).resolve().parent.parent
 SIM_PROFILE = REPO / "profiles" / "sim.yaml"
 LAB_PROFILE = REPO / "profiles" / "lab-example.yaml"

@@ -25,7 +25,7 @@ DRIVER_CLASSES: dict[str, tuple[str, str]] = {
 }
 """Driver kind (the ``kind:`` of a profile) -> (module in this package, class)."""
 
-_TAKES_TIME_SOURCE = {"keithley2450", "emstat4", "iontof_handoff"}
+_TAKES_TIME_SOURCE = {"keithley2450", "emstat4", "iontof_handoff", "operator"}
 
 
 def open_driver(settings: Any, name: str, now: Callable[[], float] = time.time) -> Any:

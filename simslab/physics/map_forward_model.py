@@ -5,20 +5,21 @@ l^2/D_bulk + l/k (about 20 min for 16 um grains at 22 C), while the window's mac
 profile changes over hours to days. At the moment the structure froze in, the window's field
 C therefore obeys the steady equation with the macroscopic rate of change as its source:
 
-    div(D grad C) = dC_w/dt = D_w d^2C_w/dx^2,
+    div(D grad C) = dC_w/dt   (uniform along y),
 
 thin interfaces of conductance k = D_gb/delta between grains (per unit of *true* boundary
 length at any angle: :mod:`simslab.physics.finite_volume`), C held at the window's edge
 values on the left and right edges, zero flux at the top and bottom. C_w is the window's
-macroscopic profile and D_w its homogenised diffusivity (:mod:`simslab.physics.window_profile`).
-Divided by D_bulk / h^2 the problem depends on the dimensionless interface conductance
-r = k h / D_bulk (one per boundary class) alone:
+macroscopic profile (:mod:`simslab.physics.window_profile`). Divided by D_bulk / h^2 the
+problem depends on the dimensionless interface conductance r = k h / D_bulk (one per
+boundary class) alone:
 
-    -A_r C = s_edges - d_r (h^2 C_w''),    d_r = D_w / D_bulk,
+    -A_r C = s_edges - div_G C_w,
 
-and d_r comes from the same operator: the flux through the window held at 1 and 0 on its
-edges. Write C = C_right + (C_left - C_right) phi + d_r v with -A_r phi = s_edges(1, 0) (once
-per r) and -A_r v = -h^2 C_w'' (once per profile).
+where div_G C_w is the net inflow into each column through column faces of conductance G_f:
+the window's own, from the flux through it held at 1 and 0 on its edges (phi, below), so the
+column means of C follow C_w. Write C = C_right + (C_left - C_right) phi + v with
+-A_r phi = s_edges(1, 0) (once per r) and -A_r v = -div_G C_w (once per profile).
 
 Solving: a SuperLU factorisation of -A_r (~1 s at 512 x 206) is reused, directly at the same
 r (a new profile costs one solve, ~30 ms) and as the preconditioner of conjugate gradients at
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -39,6 +40,7 @@ import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike
 
 from .finite_volume import GrainDiffusion2D
+from .time_stepping import STAGE_WEIGHT, tr_bdf2_step
 from .window_profile import WindowProfile
 
 __all__ = ["QuasiStaticWindow", "SolverCounts"]
@@ -95,7 +97,7 @@ class QuasiStaticWindow:
         self._factors: list[tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]] = []
         self._operator: tuple[tuple[float, ...], sp.csr_matrix] | None = None
         self._recent: dict[str, list[np.ndarray]] = {"edges": [], "source": []}
-        self._edge_response: tuple[tuple[float, ...], np.ndarray, float] | None = None
+        self._edge_response: tuple[tuple[float, ...], np.ndarray, float, np.ndarray] | None = None
 
     @property
     def has_boundaries(self) -> bool:
@@ -106,27 +108,87 @@ class QuasiStaticWindow:
         """Return d_r = D_w / D_bulk: the window's homogenised diffusivity along x over D_bulk."""
         return self._edges_solution(ratio)[1]
 
+    def column_conductances(self, ratio: ArrayLike) -> np.ndarray:
+        """Return G (nx + 1,): each column face's conductance in units of D_bulk / h^2 (edge faces first and last).
+
+        From phi: the flux per row F is the same through every column face, so a face's
+        conductance is F over the drop of the column means of phi across it. A 1D window with
+        these conductances reproduces the 2D window's steady column means exactly, and keeps
+        its transients close to the 2D window's where boundaries crowd in some columns.
+        """
+        return self._edges_solution(ratio)[2]
+
+    def edge_response(self, ratio: ArrayLike) -> np.ndarray:
+        """Return phi (ny, nx): the steady field with C held at 1 on the left edge and 0 on the right."""
+        return self._edges_solution(ratio)[0].reshape(self.shape)
+
     def field(self, ratio: ArrayLike, profile: WindowProfile) -> np.ndarray:
-        """Return the quasi-static C (ny, nx) for interface conductances ``ratio`` = k h / D_bulk per class."""
+        """Return the quasi-static C (ny, nx) for interface conductances ``ratio`` = k h / D_bulk per class.
+
+        The source is the rate of change of the profile's columns with the window's own column
+        conductances at this ratio (in units of D_bulk / h^2).
+        """
         if profile.columns.shape != (self.shape[1],):
             raise ValueError(f"profile must have {self.shape[1]} columns, got {profile.columns.shape}")
-        phi, d_r = self._edges_solution(ratio)
-        curvature = np.broadcast_to(profile.second_difference(), self.shape).ravel()
-        v = self._solve(ratio, -curvature, "source")
-        return (profile.right + (profile.left - profile.right) * phi + d_r * v).reshape(self.shape)
+        phi, _, g = self._edges_solution(ratio)
+        rate = np.broadcast_to(profile.divergence(g), self.shape).ravel()
+        v = self._solve(ratio, -rate, "source")
+        return (profile.right + (profile.left - profile.right) * phi + v).reshape(self.shape)
+
+    def relax(
+        self,
+        c: ArrayLike,
+        stretches: Sequence[tuple[float, float, ArrayLike]],
+        left: float,
+        right: float,
+        max_step_dose: float = 0.5,
+    ) -> np.ndarray:
+        """Return C after stretches in which only the bulk still moves (a cold image, a cool-down).
+
+        stretches: (duration_s, D_bulk / h^2 in 1/s, ratio k h / D_bulk per class) each; the
+        edges stay at ``left`` and ``right``. TR-BDF2 steps of at most ``max_step_dose`` pixel^2
+        of bulk dose keep the system well conditioned, so Jacobi-preconditioned CG solves each
+        stage in ~10 iterations without a factorisation. Meant for a few pixel^2 in total.
+        """
+        c = np.asarray(c, dtype=float).ravel().copy()
+        if c.size != self.shape[0] * self.shape[1]:
+            raise ValueError(f"field must have shape {self.shape}")
+        for duration_s, rate_per_s, ratio in stretches:
+            dose = duration_s * rate_per_s
+            if dose <= 0:
+                continue
+            steps = int(np.ceil(dose / max_step_dose))
+            dt = duration_s / steps
+            operator = rate_per_s * self._grid.operator(1.0, np.asarray(_key(ratio, self.boundary_classes)))
+            source = rate_per_s * self._grid.source(1.0, {"left": left, "right": right})
+            matrix = (sp.identity(c.size, format="csr") - (STAGE_WEIGHT * dt) * operator).tocsr()
+            inverse_diagonal = 1.0 / matrix.diagonal()
+
+            def solve(rhs: np.ndarray, matrix=matrix, inverse_diagonal=inverse_diagonal) -> np.ndarray:
+                x, iterations, converged = _pcg(matrix, inverse_diagonal.__mul__, rhs, np.zeros_like(rhs), self.tolerance * 1e-2, 200)
+                self.counts.cg_iterations += iterations
+                if not converged:
+                    raise ArithmeticError(f"Jacobi CG did not converge in {iterations} iterations")
+                return x
+
+            for _ in range(steps):
+                c = tr_bdf2_step(c, dt, operator.dot, solve, (source, source, source))
+        return c.reshape(self.shape)
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _edges_solution(self, ratio: ArrayLike) -> tuple[np.ndarray, float]:
+    def _edges_solution(self, ratio: ArrayLike) -> tuple[np.ndarray, float, np.ndarray]:
         key = _key(ratio, self.boundary_classes)
         if self._edge_response is None or self._edge_response[0] != key:
             rhs = self._grid.source(1.0, {"left": 1.0, "right": 0.0})
             phi = self._solve(ratio, rhs, "edges")
             ny, nx = self.shape
-            # flux in through the left edge (rate 2 over half a pixel), per row, times the width
-            d_r = float(np.sum(2.0 * (1.0 - phi.reshape(self.shape)[:, 0])) * nx / ny)
-            self._edge_response = (key, phi, d_r)
-        return self._edge_response[1], self._edge_response[2]
+            field = phi.reshape(self.shape)
+            flux = float(np.sum(2.0 * (1.0 - field[:, 0]))) / ny  # per row, in through the left edge
+            means = np.concatenate([[1.0], field.mean(axis=0), [0.0]])
+            g = flux / np.maximum(means[:-1] - means[1:], 1e-300)
+            self._edge_response = (key, phi, flux * nx, g)
+        return self._edge_response[1], self._edge_response[2], self._edge_response[3]
 
     def _solve(self, ratio: ArrayLike, rhs: np.ndarray, kind: str) -> np.ndarray:
         key = _key(ratio, self.boundary_classes)

@@ -10,11 +10,13 @@ whole sample at its natural fraction C0 (before the first exchange).
   sample does, and the values at the window's left and right edges (x0 and x0 + nx h) are
   recorded after every step: the **edge history**.
 - The **window's macroscopic profile** C_w across its nx pixel columns: the window conducts
-  with its own homogenised diffusivity D_w (that of its own grains and boundaries, which need
-  not equal the long-range D_eff), its edges follow the edge history, and it starts at C0.
+  with its own grains and boundaries (which need not match the long-range D_eff), given as
+  a conductance per column face (from the 2D window's steady flux, so a window whose column
+  of boundaries is denser conducts less there); its edges follow the edge history, and it
+  starts at C0.
 
 The whole-map fit (``analysis.whole_map_fit``) runs the first once per D_eff and the second
-once per trial D_w; each costs milliseconds (tridiagonal solves).
+once per trial conductance; each costs milliseconds (tridiagonal solves).
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.linalg.lapack import dgttrf, dgttrs
 
 from .diffusion_1d import Diffusion1D, DoseClock, geometric_faces
 from .time_stepping import GAMMA, STAGE_WEIGHT, tr_bdf2_step
 
-__all__ = ["ProfileStretch", "EdgeHistory", "WindowProfile", "LongRangeWindow", "FINEST_CELL_M", "COARSEST_CELL_M"]
+__all__ = [
+    "ProfileStretch", "EdgeHistory", "WindowProfile", "LongRangeWindow", "uniform_face_rates", "FINEST_CELL_M", "COARSEST_CELL_M",
+]
 
 FINEST_CELL_M = 0.2e-6
 """Long-range cells start this wide at the immersed edge (the twin's sample uses the same)."""
@@ -39,15 +44,10 @@ _CELL_GROWTH = 1.03
 
 @dataclasses.dataclass(frozen=True)
 class ProfileStretch:
-    """A stretch of history at constant coefficients (SI units).
-
-    d_eff_m2_per_s: the long-range medium's diffusivity; d_window_m2_per_s: the window's own
-    homogenised diffusivity along x; immersed: x = 0 held at the bath's fraction.
-    """
+    """A stretch of history at one long-range diffusivity D_eff (m^2/s); immersed: x = 0 held at Cs."""
 
     duration_s: float
     d_eff_m2_per_s: float
-    d_window_m2_per_s: float
     immersed: bool
 
 
@@ -79,15 +79,16 @@ class WindowProfile:
     left: float
     right: float
 
-    def second_difference(self) -> np.ndarray:
-        """Return h^2 d^2C_w/dx^2 per column (the edges enter at half a pixel, as in the 2D solver)."""
-        c = self.columns
-        padded_left = np.concatenate([[c[0]], c[:-1]])
-        padded_right = np.concatenate([c[1:], [c[-1]]])
-        out = padded_left - 2.0 * c + padded_right
-        out[0] += 2.0 * (self.left - c[0])
-        out[-1] += 2.0 * (self.right - c[-1])
-        return out
+    def divergence(self, face_conductance: ArrayLike) -> np.ndarray:
+        """Return the net inflow per column, sum of G_f (C_upstream - C_downstream) over its two faces.
+
+        face_conductance: (columns + 1,) dimensionless G_f (flux per unit difference of C, in
+        units of D_bulk / h^2; the edge faces first and last). Times D_bulk / h^2 it is dC_w/dt.
+        """
+        g = np.asarray(face_conductance, dtype=float)
+        padded = np.concatenate([[self.left], self.columns, [self.right]])
+        flux = g * (padded[:-1] - padded[1:])
+        return flux[:-1] - flux[1:]
 
 
 class LongRangeWindow:
@@ -145,32 +146,41 @@ class LongRangeWindow:
             self._line.centres_m.copy(), line,
         )
 
-    def window_profile(self, edges: EdgeHistory, d_window_m2_per_s: Sequence[float]) -> WindowProfile:
-        """Evolve the window's columns through ``edges`` with D_w of each stretch; return the end state."""
-        d_window = np.asarray(d_window_m2_per_s, dtype=float)
-        if edges.stretch.size and (d_window.size <= edges.stretch.max() or np.any(d_window[np.unique(edges.stretch)] <= 0)):
-            raise ValueError("d_window_m2_per_s needs a value > 0 for every stretch of the edge history")
+    def window_profile(self, edges: EdgeHistory, face_rates_per_s: ArrayLike) -> WindowProfile:
+        """Evolve the window's columns through ``edges``; return the end state.
+
+        face_rates_per_s: (stretches, columns + 1) conductance of each column face per stretch
+        (D_w / h^2 in 1/s for a uniform window; the first and last are the edge faces, whose
+        distance is half a pixel, so a uniform window has twice the rate there).
+        """
+        rates = np.asarray(face_rates_per_s, dtype=float)
+        if rates.ndim != 2 or rates.shape[1] != self.columns + 1:
+            raise ValueError(f"face_rates_per_s must have shape (stretches, {self.columns + 1}), got {rates.shape}")
+        if edges.stretch.size and (rates.shape[0] <= edges.stretch.max() or np.any(~(rates[np.unique(edges.stretch)] > 0))):
+            raise ValueError("face_rates_per_s needs values > 0 for every stretch of the edge history")
         c = np.full(self.columns, self.natural_fraction)
-        h2 = self.pixel_size_m**2
         for n, (dt, owner) in enumerate(zip(edges.step_s, edges.stretch)):
-            rate = d_window[owner] / h2
             start = (edges.left[n], edges.right[n])
             end = (edges.left[n + 1], edges.right[n + 1])
             middle = tuple(a + GAMMA * (b - a) for a, b in zip(start, end))
-            c = _window_step(c, dt, rate, (start, middle, end))
+            c = _window_step(c, dt, rates[owner], (start, middle, end))
         return WindowProfile(c, float(edges.left[-1]), float(edges.right[-1]))
 
     def _edge(self, line: np.ndarray, side: int) -> float:
         return float(np.interp(self.edges_m[side], self._line.centres_m, line))
 
 
-def _window_step(c: np.ndarray, dt_s: float, rate_per_s: float, edge_values) -> np.ndarray:
+def uniform_face_rates(rate_per_s: float, columns: int) -> np.ndarray:
+    """Return the face rates (columns + 1,) of a uniform window: D_w / h^2 inside, twice that at the edges."""
+    rates = np.full(columns + 1, float(rate_per_s))
+    rates[[0, -1]] *= 2.0
+    return rates
+
+
+def _window_step(c: np.ndarray, dt_s: float, rates: np.ndarray, edge_values) -> np.ndarray:
     """One TR-BDF2 step of the columns with both ends held (edge values at start, middle, end)."""
-    n = c.size
-    off = np.full(n - 1, rate_per_s)
-    diagonal = np.full(n, -2.0 * rate_per_s)
-    diagonal[0] -= rate_per_s  # the held edge face is half a pixel away: 2 rate, minus the missing neighbour
-    diagonal[-1] -= rate_per_s
+    off = rates[1:-1]
+    diagonal = -(rates[:-1] + rates[1:])
     weight = STAGE_WEIGHT * dt_s
     *lu, info = dgttrf(-weight * off, 1.0 - weight * diagonal, -weight * off)
     if info != 0:
@@ -187,9 +197,9 @@ def _window_step(c: np.ndarray, dt_s: float, rate_per_s: float, edge_values) -> 
 
     sources = []
     for left, right in edge_values:
-        s = np.zeros(n)
-        s[0] = 2.0 * rate_per_s * left
-        s[-1] += 2.0 * rate_per_s * right
+        s = np.zeros(c.size)
+        s[0] = rates[0] * left
+        s[-1] += rates[-1] * right
         sources.append(s)
     return tr_bdf2_step(c, dt_s, apply_operator, solve, tuple(sources))
 
@@ -198,5 +208,5 @@ def _check(stretches: Sequence[ProfileStretch]) -> None:
     if not stretches:
         raise ValueError("a history needs at least one stretch")
     for i, s in enumerate(stretches):
-        if not s.duration_s >= 0 or not s.d_eff_m2_per_s > 0 or not s.d_window_m2_per_s > 0:
-            raise ValueError(f"stretch {i}: need duration_s >= 0 and diffusivities > 0, got {s}")
+        if not s.duration_s >= 0 or not s.d_eff_m2_per_s > 0:
+            raise ValueError(f"stretch {i}: need duration_s >= 0 and d_eff_m2_per_s > 0, got {s}")

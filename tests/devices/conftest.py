@@ -17,10 +17,8 @@ from simslab.clock import VirtualClock
 from simslab.profile import Profile, load_profile
 from tests.conftest import SIM_PROFILE
 
-START_S = 0.0
-"""Virtual start time. An epoch-like start (1.8e9 s) stalls simslab.clock's loop as of this
-writing: there the float spacing (2.4e-7 s) exceeds asyncio's 1e-9 s clock resolution, so a
-timer due exactly now never counts as due (reported to the lead)."""
+START_S = 1.7e9
+"""Virtual start time, epoch-like as in a session (timestamps look like dates)."""
 
 SMALL_TWIN = {"sample": {"window_size_m": [64e-6, 32e-6], "window_pixels": [64, 32]}}
 """A small imaging window keeps the twin's diffusion and image models fast in these tests."""

@@ -329,7 +329,8 @@ class FakeSims(FakeBase):
             return AcquisitionState("aborted", elapsed, "aborted by the operator")
         if elapsed < self._duration_s():
             return AcquisitionState("running", elapsed)
-        return AcquisitionState(self.result_state, self._duration_s(), "" if self.result_state == "done" else "beam fault")
+        message = "" if self.result_state == "done" else "beam fault"
+        return AcquisitionState(self.result_state, self._duration_s(), message)
 
     def fetch_result(self) -> AcquisitionResult:
         self._call("fetch_result")
@@ -341,7 +342,9 @@ class FakeSims(FakeBase):
         shape = {"image": (ny, nx), "line_scan": (nx,), "depth_profile": (request.sputter_cycles,)}.get(
             request.kind, (100,)
         )
-        counts = {m.label: rng.poisson(50 * (i + 1), size=shape).astype(np.uint32) for i, m in enumerate(request.masses)}
+        counts = {
+            m.label: rng.poisson(50 * (i + 1), size=shape).astype(np.uint32) for i, m in enumerate(request.masses)
+        }
         primary_ions = request.primary.current_a * request.integration_s / 1.602176634e-19
         depth = np.arange(request.sputter_cycles) * 1e-9 if request.kind == "depth_profile" else None
         axis = np.linspace(1, 100, 100) if request.kind == "spectrum" else None

@@ -10,7 +10,7 @@ import pytest
 from bluesky.utils import FailedStatus
 from ophyd_async.core import init_devices
 
-from simslab.devices import CryoStage, SettleTimeout, StoppedError
+from simslab.devices import CryoStage, SettleTimeout, StoppedError, close_drivers
 from simslab.devices.settings import CryoStageSettings, SettleCriteria
 from simslab.errors import InstrumentError, InstrumentTimeout, LimitError
 from tests.devices.fakes import FakeLevelMeter, FakeTemperatureController
@@ -196,3 +196,29 @@ def test_twin_timeout_fails_the_move_and_holds(RE, clock, run, twin, sim_profile
     # holding where the stage was (the controller's target), not cooling on to 163.15 K
     assert target_k == pytest.approx(run(stage.temperature.get_value()), abs=1.0)
     assert target_k > 163.15 + 10
+
+
+def test_stage_on_the_real_lakeshore_driver_through_a_protocol_peer(RE, clock, run, twin, sim_profile):
+    """The same device on the real Lake Shore driver (blocking VISA I/O off the loop), talking over
+    TCP to a Lake Shore peer whose physics is the twin's stage."""
+    peers = pytest.importorskip("simslab.simulators.peers")
+    lakeshore = pytest.importorskip("simslab.devices.drivers.lakeshore")
+    from simslab.devices.drivers.settings import LakeShoreSettings
+
+    drivers = twin()
+    drivers["stage"].connect()
+    server = peers.start_lakeshore_peer(drivers["stage"], transport="tcp")
+    try:
+        real = lakeshore.LakeShore33x(LakeShoreSettings(kind="lakeshore336", resource=server.resource))
+        with init_devices():
+            stage = CryoStage(real, sim_profile().devices.stage, clock, level_meter=drivers["level_meter"])
+        RE(bps.mv(stage, 163.15))
+        docs = []
+        RE(bp.count([stage]), lambda name, doc: docs.append((name, doc)))
+    finally:
+        run(close_drivers(stage))
+        server.close()
+    event = next(doc for name, doc in docs if name == "event")
+    assert event["data"]["stage-temperature"] == pytest.approx(163.15, abs=0.5)  # profile tolerance
+    assert event["data"]["stage-setpoint"] == 163.15
+    assert real.blocking

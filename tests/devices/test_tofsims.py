@@ -111,9 +111,9 @@ def test_configure_changes_the_region_and_records_it(RE, clock, run, tmp_path):
 def test_acquisition_beyond_the_dose_budget_is_refused_before_it_starts(RE, clock, run, tmp_path):
     settings = SETTINGS.model_copy(update={"dose_budget_ions_per_m2": 2.5 * IMAGE_DOSE})
     sims, driver, _ = make_sims(clock, run, tmp_path, settings)
-    sims.seed_dose("window", IMAGE_DOSE)  # an earlier session's image: a resumed campaign keeps its budget
+    sims.seed_dose("diffusion_window", IMAGE_DOSE)  # an earlier session's image: a resumed campaign keeps its budget
     RE(bp.count([sims]))
-    assert sims.remaining_dose("window") == pytest.approx(0.5 * IMAGE_DOSE)
+    assert sims.remaining_dose("diffusion_window") == pytest.approx(0.5 * IMAGE_DOSE)
     starts = len(driver.writes)
     with pytest.raises(FailedStatus) as failure:
         RE(bp.count([sims]))

@@ -13,6 +13,7 @@ from simslab.clock import VirtualClock
 from simslab.devices.drivers.iontof_handoff import IontofHandoff
 from simslab.devices.drivers.protocols import AcquisitionRequest, Beam, MassChannel
 from simslab.devices.drivers.settings import IontofHandoffSettings
+from simslab.errors import InstrumentTimeout
 from simslab.simulators.peers.iontof_peer import start_iontof_peer
 from tests.simulators.peers.backends import SimsBackend, expected_counts
 
@@ -150,8 +151,6 @@ def test_without_a_peer_the_driver_times_out_on_the_virtual_clock(lab):
     async def scenario():
         driver.start_acquisition(_request(integration_s=60.0))
         await _wait_until_finished(driver, poll_s=30.0)
-
-    from simslab.errors import InstrumentTimeout
 
     with pytest.raises(InstrumentTimeout, match="no result after"):
         clock.loop.run_until_complete(scenario())
