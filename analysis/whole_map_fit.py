@@ -65,6 +65,7 @@ def fit_gb_map(
     fit_d_bulk: bool = False,
     fit_d_eff: bool = True,
     fit_edges: bool = False,
+    macro_modes: int = 0,
     psf_sigma_m: float = 0.0,
     bulk_activation_ev: float = 0.30,
     gb_activation_ev: float = 0.43,
@@ -122,7 +123,8 @@ def fit_gb_map(
     k_start = 1.0 / (boundaries.mean_spacing_m(h) * (1.0 / d_eff - 1.0 / d_bulk))  # series model
     shared = ParameterLayout(
         (tuple(range(boundaries.classes)),), (k_start,), d_bulk, d_eff,
-        fit_d_bulk=fit_d_bulk, fit_d_eff=fit_d_eff, fit_edges=fit_edges, d_bulk_err=d_bulk_err, d_eff_err=d_eff_err,
+        fit_d_bulk=fit_d_bulk, fit_d_eff=fit_d_eff, fit_edges=fit_edges, macro_modes=macro_modes,
+        d_bulk_err=d_bulk_err, d_eff_err=d_eff_err,
     )
     likelihood = MapLikelihood(model, np.nan_to_num(i6), np.nan_to_num(i7), used, shared)
     best = _maximise(likelihood, np.zeros(shared.size))
@@ -135,11 +137,13 @@ def fit_gb_map(
     final, final_likelihood = best, likelihood
     if boundaries.classes > 1:
         classes, class_test, final, final_likelihood = _fit_classes(model, likelihood, shared, best, deviance, max_factor)
-    values, edges = final_likelihood.layout.unpack(final, model.classes)
-    _, state = model.field(values, edges)
+    values = final_likelihood.layout.unpack(final, model.classes)
+    _, state = model.field(values)
+    linear = final_likelihood.linear(final)
+    edges = (float(linear[0]), float(linear[1])) if fit_edges else None
     expected = final_likelihood.expected(final)
     pearson = final_likelihood.pearson(final)
-    dof = final_likelihood.pixels - final_likelihood.layout.size
+    dof = final_likelihood.pixels - final_likelihood.layout.size - final_likelihood.layout.linear_size
     per_boundary = None
     if compare_per_boundary:
         per_boundary = _per_boundary(i6, i7, boundaries, h, values.d_bulk_m2_per_s, gb_width_m)
@@ -157,7 +161,7 @@ def fit_gb_map(
         d_bulk_err=nuisance.get("ln_d_bulk", d_bulk_err) and values.d_bulk_m2_per_s * nuisance.get("ln_d_bulk", d_bulk_err),
         d_eff=values.d_eff_m2_per_s,
         d_eff_err=nuisance.get("ln_d_eff", d_eff_err) and values.d_eff_m2_per_s * nuisance.get("ln_d_eff", d_eff_err),
-        edge_offsets=edges if fit_edges else None,
+        edge_offsets=edges,
         reference_temperature_k=history.reference_temperature_k,
         bulk_activation_ev=float(bulk_activation_ev),
         gb_activation_ev=float(gb_activation_ev),
@@ -207,17 +211,23 @@ def _maximise(likelihood: MapLikelihood, start: np.ndarray, fixed: dict[int, flo
         full[free] = sub
         return likelihood.residuals(full)
 
+    def jacobian(sub: np.ndarray) -> np.ndarray:
+        # forward differences with a fixed step in the log parameters (least_squares' own
+        # relative step degenerates at 0, where every parameter starts)
+        base = residuals(sub)
+        columns = []
+        for i in range(sub.size):
+            probe = sub.copy()
+            probe[i] += _DIFF_STEP
+            columns.append((residuals(probe) - base) / _DIFF_STEP)
+        return np.column_stack(columns)
+
     solution = least_squares(
-        residuals, theta[free], method="trf", diff_step=_DIFF_STEP, x_scale=_scales(likelihood.layout, free),
+        residuals, theta[free], jac=jacobian, method="trf", x_scale=np.full(len(free), 0.1),
         xtol=1e-6, ftol=1e-10, gtol=1e-10, max_nfev=60,
     )
     theta[free] = solution.x
     return theta
-
-
-def _scales(layout: ParameterLayout, free: list[int]) -> np.ndarray:
-    names = layout.names
-    return np.array([1e-3 if names[i].startswith("edge") else 0.1 for i in free])
 
 
 def _profile_interval(likelihood: MapLikelihood, best: np.ndarray, index: int, deviance: float, max_log: float) -> tuple[float, float]:
@@ -274,10 +284,9 @@ def _nuisance_errors(likelihood: MapLikelihood, best: np.ndarray) -> dict[str, f
     r0 = likelihood.residuals(best)
     jac = np.empty((r0.size, best.size))
     for i in range(best.size):
-        step = _DIFF_STEP if not names[i].startswith("edge") else 1e-5
         probe = best.copy()
-        probe[i] += step
-        jac[:, i] = (likelihood.residuals(probe) - r0) / step
+        probe[i] += _DIFF_STEP
+        jac[:, i] = (likelihood.residuals(probe) - r0) / _DIFF_STEP
     covariance = np.linalg.pinv(jac.T @ jac)
     return {names[i]: float(math.sqrt(max(covariance[i, i], 0.0))) for i in wanted}
 
@@ -289,7 +298,7 @@ def _fit_classes(model, shared_likelihood, shared: ParameterLayout, shared_best,
     layout = ParameterLayout(
         tuple((c,) for c in range(classes)), (k_shared,) * classes, shared.d_bulk_m2_per_s, shared.d_eff_m2_per_s,
         fit_d_bulk=shared.fit_d_bulk, fit_d_eff=shared.fit_d_eff, fit_edges=shared.fit_edges,
-        d_bulk_err=shared.d_bulk_err, d_eff_err=shared.d_eff_err,
+        macro_modes=shared.macro_modes, d_bulk_err=shared.d_bulk_err, d_eff_err=shared.d_eff_err,
     )
     likelihood = shared_likelihood.with_layout(layout)
     start = np.concatenate([np.zeros(classes), shared_best[1:]])

@@ -7,8 +7,11 @@ written as signed square roots per pixel so that a least-squares solver finds th
 likelihood. Gaussian constraints on given values (D_bulk, D_eff with their stated relative
 errors) add (ln x - ln x_given)^2 / err^2 terms.
 
-Parameters are packed as: ln(k_c / k_start) per fitted class (or one shared), then
-ln(D_bulk / given), ln(D_eff / given) when fitted, then the two edge offsets when fitted.
+Nonlinear parameters are packed as ln(k / k_start) per fitted group of classes, then
+ln(D_bulk / given) and ln(D_eff / given) when fitted. Linear ones (the window's edge values,
+smooth corrections of its macroscopic profile: ``WholeMapModel.corrections``) are solved for
+at every evaluation by weighted least squares (two Newton steps of the deviance, which is
+quadratic to ~1e-4 at these counts), so the solver and the profile likelihood never see them.
 """
 
 from __future__ import annotations
@@ -22,16 +25,18 @@ from .whole_map_model import MapDiffusivities, WholeMapModel
 
 __all__ = ["MapLikelihood", "ParameterLayout"]
 
-_P_FLOOR = 1e-12
+_P_FLOOR = 1e-9
+_NEWTON_STEPS = 2
 
 
 @dataclasses.dataclass(frozen=True)
 class ParameterLayout:
     """Which parameters are free, their starting values, and the constraints on them.
 
-    class_groups: for each free conductance parameter, the classes it sets (one shared
-    parameter covers every class); d_bulk_err / d_eff_err: relative errors of the given
-    values (None: the value is free without constraint); fit_*: whether it is free at all.
+    class_groups: for each conductance parameter, the classes it sets (one shared parameter
+    covers every class); d_bulk_err / d_eff_err: relative errors constraining the given
+    values when fitted (None: free without constraint); fit_edges: the window's two edge
+    values free; macro_modes: number of free smooth corrections of the macroscopic profile.
     """
 
     class_groups: tuple[tuple[int, ...], ...]
@@ -41,27 +46,33 @@ class ParameterLayout:
     fit_d_bulk: bool = False
     fit_d_eff: bool = False
     fit_edges: bool = False
+    macro_modes: int = 0
     d_bulk_err: float | None = None
     d_eff_err: float | None = None
 
     @property
     def names(self) -> list[str]:
-        """Parameter names in packing order."""
-        names = [f"ln_k_{'_'.join(map(str, g))}" if len(self.class_groups) > 1 else "ln_k" for g in self.class_groups]
+        """Nonlinear parameter names in packing order."""
+        if len(self.class_groups) == 1:
+            names = ["ln_k"]
+        else:
+            names = [f"ln_k_class_{'_'.join(map(str, g))}" for g in self.class_groups]
         if self.fit_d_bulk:
             names.append("ln_d_bulk")
         if self.fit_d_eff:
             names.append("ln_d_eff")
-        if self.fit_edges:
-            names += ["edge_left", "edge_right"]
         return names
 
     @property
     def size(self) -> int:
         return len(self.names)
 
-    def unpack(self, theta: np.ndarray, classes: int) -> tuple[MapDiffusivities, tuple[float, float]]:
-        """Return the model's values and edge offsets for the packed parameters."""
+    @property
+    def linear_size(self) -> int:
+        return (2 if self.fit_edges else 0) + int(self.macro_modes)
+
+    def unpack(self, theta: np.ndarray, classes: int) -> MapDiffusivities:
+        """Return the model's values for the packed nonlinear parameters."""
         k = np.empty(classes)
         for i, group in enumerate(self.class_groups):
             k[list(group)] = self.k_start_m_per_s[i] * np.exp(theta[i])
@@ -73,9 +84,7 @@ class ParameterLayout:
         d_eff = self.d_eff_m2_per_s
         if self.fit_d_eff:
             d_eff *= np.exp(theta[index])
-            index += 1
-        edges = (float(theta[index]), float(theta[index + 1])) if self.fit_edges else (0.0, 0.0)
-        return MapDiffusivities(tuple(k.tolist()), float(d_bulk), float(d_eff)), edges
+        return MapDiffusivities(tuple(k.tolist()), float(d_bulk), float(d_eff))
 
     def constraints(self, theta: np.ndarray) -> np.ndarray:
         """Return the Gaussian constraint residuals of the given values."""
@@ -100,7 +109,7 @@ class MapLikelihood:
         self._i7 = i7[used]
         self._n = self._i6 + self._i7
         self.evaluations = 0
-        self._last: tuple[bytes, np.ndarray] | None = None
+        self._last: tuple[bytes, np.ndarray, np.ndarray] | None = None
 
     def with_layout(self, layout: ParameterLayout) -> MapLikelihood:
         """Return the same counts and model with another parameter layout."""
@@ -114,13 +123,12 @@ class MapLikelihood:
         return int(self._n.size)
 
     def expected(self, theta: np.ndarray) -> np.ndarray:
-        """Return the model's expected C on the whole grid for packed parameters."""
-        key = np.asarray(theta, dtype=float).tobytes()
-        if self._last is None or self._last[0] != key:
-            values, edges = self.layout.unpack(np.asarray(theta, dtype=float), self.model.classes)
-            self._last = (key, self.model.expected(values, edges))
-            self.evaluations += 1
-        return self._last[1]
+        """Return the expected C (ny, nx) with the linear parameters at their best, for packed parameters."""
+        return self._evaluate(theta)[1]
+
+    def linear(self, theta: np.ndarray) -> np.ndarray:
+        """Return the best linear parameters (edge offsets, then macroscopic modes) at ``theta``."""
+        return self._evaluate(theta)[2]
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
         """Return signed deviance residuals of every used pixel, then the constraint residuals."""
@@ -138,3 +146,33 @@ class MapLikelihood:
         """Return (I6 - N p) / sqrt(N p (1 - p)) per used pixel: counting-normalised residuals."""
         p = np.clip(self.expected(theta)[self.used], _P_FLOOR, 1.0 - _P_FLOOR)
         return (self._i6 - self._n * p) / np.sqrt(self._n * p * (1.0 - p))
+
+    def _evaluate(self, theta: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
+        theta = np.asarray(theta, dtype=float)
+        key = theta.tobytes()
+        if self._last is None or self._last[0] != key:
+            values = self.layout.unpack(theta, self.model.classes)
+            expected = self.model.expected(values)
+            amplitudes = np.zeros(self.layout.linear_size)
+            if self.layout.linear_size:
+                responses = self.model.corrections(values, self.layout.macro_modes)
+                if not self.layout.fit_edges:
+                    responses = responses[..., 2:]
+                amplitudes = self._solve_linear(expected, responses)
+                expected = expected + responses @ amplitudes
+            self._last = (key, expected, amplitudes)
+            self.evaluations += 1
+        return self._last
+
+    def _solve_linear(self, expected: np.ndarray, responses: np.ndarray) -> np.ndarray:
+        """Return the amplitudes minimising the deviance (Newton steps from zero)."""
+        base = expected[self.used]
+        design = responses[self.used]
+        amplitudes = np.zeros(design.shape[1])
+        for _ in range(_NEWTON_STEPS):
+            p = np.clip(base + design @ amplitudes, _P_FLOOR, 1.0 - _P_FLOOR)
+            weight = self._n / (p * (1.0 - p))
+            gradient = design.T @ ((self._i6 - self._n * p) / (p * (1.0 - p)))
+            hessian = (design * weight[:, None]).T @ design
+            amplitudes = amplitudes + np.linalg.lstsq(hessian, gradient, rcond=1e-12)[0]
+        return amplitudes

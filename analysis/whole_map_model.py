@@ -126,25 +126,46 @@ class WholeMapModel:
         window's boundary values as free parameters), with the steady response inside.
         """
         field, _ = self.field(values, edge_offsets)
+        return self.blur(field)
+
+    def blur(self, field: np.ndarray) -> np.ndarray:
+        """Return ``field`` seen through the beam's Gaussian spot (the image's own blur)."""
         if self.psf_sigma_px > 0.05:
-            field = gaussian_filter(field, self.psf_sigma_px, mode="nearest")
+            return gaussian_filter(field, self.psf_sigma_px, mode="nearest")
         return field
+
+    def corrections(self, values: MapDiffusivities, modes: int) -> np.ndarray:
+        """Return (ny, nx, 2 + modes) responses of the image to small changes of the window's profile.
+
+        0 and 1: the left and right edge values raised by 1 (steady response, exact);
+        2..: the macroscopic profile raised by sin(m pi x / W), m = 1..modes, with its
+        grain-scale response to first order (the corrector of phi: where phi steps, a change
+        of the macroscopic gradient steps in proportion). Linear parameters: the fit solves
+        for their amplitudes at every evaluation.
+        """
+        ratio = self._frozen_ratio(values)
+        phi = self.window.edge_response(ratio)
+        columns = phi.mean(axis=0)
+        slope = np.gradient(columns)
+        corrector = (phi - columns) / np.where(np.abs(slope) > 1e-12, slope, 1e-12)
+        x = (np.arange(self.shape[1]) + 0.5) / self.shape[1]
+        out = np.empty(self.shape + (2 + modes,))
+        out[..., 0] = self.blur(phi)
+        out[..., 1] = self.blur(1.0 - phi)
+        for m in range(1, modes + 1):
+            mode = np.sin(m * np.pi * x)
+            mode_slope = m * np.pi / self.shape[1] * np.cos(m * np.pi * x)
+            out[..., 1 + m] = self.blur(mode + mode_slope * corrector)
+        return out
 
     def field(self, values: MapDiffusivities, edge_offsets: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, FrozenState]:
         """Return the model's C (ny, nx) before the blur, and how the history was treated."""
         k_ref = self._check(values)
         d_bulk = values.d_bulk_m2_per_s * self._bulk_factor
-        k = np.outer(self._gb_factor, k_ref)  # (segments, classes)
         rho = self._gb_factor / self._bulk_factor  # k/D_bulk at T over its reference value
         ratio_ref = k_ref * self.pixel_size_m / values.d_bulk_m2_per_s
         frozen = slice(0, self.tail_start)
-        weights, activity = self._survival(d_bulk, k)
-        if activity < MIN_ACTIVITY:
-            raise ValidationError(
-                "WholeMapModel", "history", f"grain-scale activity {activity:.2g} before the image",
-                f">= {MIN_ACTIVITY:g}: the structure never relaxed, the quasi-static model does not apply",
-            )
-        rho_frozen = float(np.exp(np.dot(weights, np.log(rho[frozen])) / weights.sum()))
+        rho_frozen, activity = self._freeze(values)
         ratio = ratio_ref * rho_frozen
         d_frozen = self.window.conductance(ratio)
         # each column face's conductance at other temperatures: the series form through its
@@ -185,6 +206,23 @@ class WholeMapModel:
                 f"> 0 and below d_bulk_m2_per_s ({values.d_bulk_m2_per_s:.3g}): boundaries only slow the tracer",
             )
         return k_ref
+
+    def _frozen_ratio(self, values: MapDiffusivities) -> np.ndarray:
+        k_ref = self._check(values)
+        return k_ref * self.pixel_size_m / values.d_bulk_m2_per_s * self._freeze(values)[0]
+
+    def _freeze(self, values: MapDiffusivities) -> tuple[float, float]:
+        """Return (k/D_bulk where the structure froze over its reference value, activity before the tail)."""
+        k_ref = np.asarray(values.d_gb_over_width_m_per_s, dtype=float)
+        d_bulk = values.d_bulk_m2_per_s * self._bulk_factor
+        weights, activity = self._survival(d_bulk, np.outer(self._gb_factor, k_ref))
+        if activity < MIN_ACTIVITY:
+            raise ValidationError(
+                "WholeMapModel", "history", f"grain-scale activity {activity:.2g} before the image",
+                f">= {MIN_ACTIVITY:g}: the structure never relaxed, the quasi-static model does not apply",
+            )
+        rho = self._gb_factor[: self.tail_start] / self._bulk_factor[: self.tail_start]
+        return float(np.exp(np.dot(weights, np.log(rho)) / weights.sum())), activity
 
     def _tail_start(self, d_bulk_guess: float) -> int:
         """Index of the first tail segment (fixed once, so the fit's likelihood stays smooth)."""

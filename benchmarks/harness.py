@@ -117,12 +117,14 @@ class FigureSpec:
 class BenchConfig:
     """How much to measure: the defaults are ``make bench``; :meth:`quick` is a smoke run.
 
-    repeats: rounds of each side-by-side pair (medians are reported). events: events per
-    orchestration run. images: acquisitions per ingest run. work_dir: where catalogs, files
-    and the demo's data go (default: a fresh temporary directory, removed afterwards).
+    repeats: rounds of each side-by-side pair (medians are reported). kernel_repeats: rounds
+    of the analysis and twin kernels (fewer: the twin's set up a sample each time, seconds).
+    events: events per orchestration run. images: acquisitions per ingest run. work_dir: where
+    catalogs, files and the demo's data go (default: a fresh temporary directory, removed after).
     """
 
     repeats: int = 5
+    kernel_repeats: int = 3
     events: int = 400
     images: int = 12
     work_dir: Path | None = None
@@ -130,14 +132,14 @@ class BenchConfig:
     """Suite-specific settings (e.g. ``demo_command`` for the campaign suite)."""
 
     def __post_init__(self) -> None:
-        for name in ("repeats", "events", "images"):
+        for name in ("repeats", "kernel_repeats", "events", "images"):
             if getattr(self, name) < 1:
                 raise ValueError(f"BenchConfig.{name} = {getattr(self, name)!r} is not allowed: >= 1")
 
     @classmethod
     def quick(cls, **changes: Any) -> BenchConfig:
         """Return a configuration small enough for a test: one round, few events and images."""
-        return replace(cls(repeats=1, events=40, images=2), **changes)
+        return replace(cls(repeats=1, kernel_repeats=1, events=40, images=2), **changes)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@
 # $SIMSLAB_POSTGRES_PASSWORD, else generated once; either way the database URI is written to
 # DIR/database-uri (mode 0600), e.g. export SIMSLAB_DATABASE_URI="$(cat DIR/database-uri)".
 # The Unix socket lives in DIR/socket, readable by the cluster's owner only.
+# SIMSLAB_POSTGRES_THROWAWAY=1 (tests only) skips every fsync: faster, but a crash loses data.
 #
 # Traps this script handles (design.md): initdb refuses to run as root, so as root the cluster
 # belongs to the `postgres` user; postgres must be able to traverse every parent of DIR (a
@@ -84,8 +85,10 @@ start_cluster() {
         local pwfile
         pwfile=$(as_owner mktemp)
         printf '%s\n' "$password" | as_owner tee "$pwfile" >/dev/null
+        local nosync=()
+        [[ "${SIMSLAB_POSTGRES_THROWAWAY:-}" == 1 ]] && nosync=(--no-sync)
         as_owner "$bin/initdb" -D "$data" -U simslab --pwfile="$pwfile" --auth-local=trust \
-            --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+            --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 "${nosync[@]}" >"$dir/initdb.log" 2>&1 \
             || { as_owner rm -f "$pwfile"; die "initdb failed, see $dir/initdb.log"; }
         as_owner rm -f "$pwfile"
         (umask 077; printf 'postgresql://simslab:%s@127.0.0.1:%s/simslab\n' "$password" "$port" >"$dir/database-uri")
@@ -95,8 +98,9 @@ start_cluster() {
         echo "PostgreSQL already running in $data"
         return 0
     fi
-    as_owner "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $socket" start >/dev/null \
+    local options="-c listen_addresses=127.0.0.1 -p $port -k $socket"
+    [[ "${SIMSLAB_POSTGRES_THROWAWAY:-}" == 1 ]] && options+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    as_owner "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 -o "$options" start >/dev/null \
         || die "pg_ctl start failed, see $log"
     local name
     for name in simslab simslab_tables; do

@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -211,7 +212,9 @@ def _initialize_catalog(catalog_uri: str) -> None:
 
     try:
         asyncio.run(create_tables_if_new())
-        stamp_head(ALEMBIC_INI_TEMPLATE_PATH, ALEMBIC_DIR, uri)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # alembic's, about tiled's ini file
+            stamp_head(ALEMBIC_INI_TEMPLATE_PATH, ALEMBIC_DIR, uri)
     except Exception as err:
         message = str(err).replace(catalog_uri, redact(catalog_uri))
         raise CatalogError(f"cannot initialise the catalog database {redact(catalog_uri)}: {message}") from None

@@ -134,6 +134,118 @@ def shell(
     IPython.start_ipython(argv=argv)
 
 
+@app.command()
+@reports_errors
+def serve(
+    profile: Annotated[Path, typer.Option("--profile", "-p", help="profile whose catalog is a tiled server")],
+) -> None:
+    """Run the profile's catalog server: tiled on PostgreSQL, API key required (Ctrl-C stops it)."""
+    from simslab.catalog_server import CatalogServer, redact
+    from simslab.errors import CatalogError
+    from simslab.profile import ServerCatalogSettings, load_profile
+
+    settings = load_profile(profile).catalog
+    if not isinstance(settings, ServerCatalogSettings):
+        raise CatalogError(f"{profile}: catalog.kind is {settings.kind!r}: serve needs a tiled server catalog "
+                           "(see profiles/server-example.yaml)")
+    server = CatalogServer.start(settings)
+    console.print(f"catalog server on {server.uri} (key in ${settings.api_key_env}, database "
+                  f"{redact(settings.serve.database_uri() or '')}); log {server.log_path}; Ctrl-C stops it",
+                  highlight=False)
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@app.command()
+@reports_errors
+def export(
+    uid: Annotated[str, typer.Argument(help="run uid, its first 8+ characters, or -1 for the latest")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="directory to write into")],
+    file_format: Annotated[str, typer.Option("--format", "-f", help="hdf5 (whole run), csv (scalar streams) or "
+                                             "tiff (image stacks per mass)")] = "hdf5",
+    profile: Annotated[Path | None, typer.Option("--profile", "-p", help="profile whose catalog to read")] = None,
+    data: DataOption = None,
+) -> None:
+    """Export a run as HDF5, CSV or TIFF files; print the files written."""
+    from simslab.export import export_run
+
+    catalog = open_catalog(profile, data)
+    try:
+        written = export_run(catalog.run(int(uid) if uid.lstrip("-").isdigit() else uid), file_format, out)
+    finally:
+        catalog.close()
+    for path in written:
+        console.print(str(path), highlight=False, soft_wrap=True)
+
+
+@app.command()
+@reports_errors
+def watch(
+    address: Annotated[str | None, typer.Option(help="HOST:PORT the session publishes to (default: the "
+                                                "profile's live.publish, else 127.0.0.1:5577)")] = None,
+    directory: Annotated[Path, typer.Option("--directory", "-d", help="where latest-image.png and "
+                                            "potentiostat.png are written")] = Path("simslab-watch"),
+    runs: Annotated[int | None, typer.Option("--runs", min=1, help="exit after this many runs stopped")] = None,
+    profile: Annotated[Path | None, typer.Option("--profile", "-p", help="profile naming live.publish")] = None,
+) -> None:
+    """Follow a running campaign from another terminal: step, run, elapsed, latest image, cell curve."""
+    from simslab.live_view import proxy_addresses
+    from simslab.live_view import watch as follow
+    from simslab.profile import load_profile
+
+    if address is None:
+        address = (load_profile(profile).live.publish if profile is not None else None) or "127.0.0.1:5577"
+    in_address, out_address = proxy_addresses(address)
+    console.print(f"watching documents published to {in_address} (subscribed on {out_address}); pictures go to "
+                  f"{directory.expanduser().resolve()}; Ctrl-C stops", highlight=False)
+    follow(address, directory, lambda status: console.print(status.summary(), highlight=False, soft_wrap=True),
+           runs=runs)
+
+
+@app.command()
+@reports_errors
+def bench(
+    json_path: Annotated[Path | None, typer.Option("--json", help="also write the figures as a JSON list here")] = None,
+    only: Annotated[str | None, typer.Option("--only", help="only figures whose name starts with this: "
+                                             "orchestration, ingest, analysis_, twin_, campaign, memory")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="one round, few events and images: a smoke run")] = False,
+) -> None:
+    """Measure every figure beside its reference; print them; exit 1 if any misses its target.
+
+    Runs from a checkout: the benchmarks/ folder is not installed with the package.
+    """
+    import importlib
+
+    checkout = Path(__file__).resolve().parent.parent
+    if not (checkout / "benchmarks" / "harness.py").is_file():
+        raise SimslabError(f"simslab bench needs the benchmarks/ folder of a checkout beside {checkout / 'simslab'}: "
+                           "install simslab with `pip install -e .` from the repository")
+    sys.path.insert(0, str(checkout))
+    harness = importlib.import_module("benchmarks.harness")
+    config = harness.BenchConfig.quick() if quick else harness.BenchConfig()
+    try:
+        figures = harness.run_benchmarks(config, only, progress=lambda suite: errors.print(f"measuring {suite} ..."))
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--only") from None
+    if json_path is not None:
+        harness.write_figures(figures, json_path)
+    table = Table("figure", "value", "unit", "reference", "ratio", "target", "pass")
+    for figure in figures:
+        shown = ["-" if x is None else f"{x:.4g}" for x in (figure.value, figure.reference, figure.ratio)]
+        verdict = "[green]pass[/green]" if figure.passed else "[red]FAIL[/red]"
+        table.add_row(figure.name, shown[0], figure.unit, shown[1], shown[2], str(figure.target), verdict)
+    console.print(table)
+    missed = [figure for figure in figures if not figure.passed]
+    for figure in missed:
+        errors.print(f"{figure.name}: {figure.target} not met ({figure.about})", highlight=False)
+    if missed:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Entry point with logging to a file beside the data."""
     app()

@@ -199,10 +199,15 @@ def load_yaml(path: Path) -> dict[str, Any]:
 
 
 def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Return ``base`` with ``overrides`` merged in, recursively for nested mappings."""
+    """Return ``base`` with ``overrides`` merged in, recursively for nested mappings.
+
+    A mapping that names another ``kind`` (another driver, another catalog) replaces the
+    file's mapping instead of merging into it: its fields belong to the other kind.
+    """
     merged = dict(base)
     for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        switches_kind = isinstance(value, dict) and "kind" in value and value["kind"] != (merged.get(key) or {}).get("kind")
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and not switches_kind:
             merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value

@@ -122,15 +122,15 @@ def _require_postgres() -> None:
 
 
 def _postgres_ok(command: str) -> bool:
-    result = subprocess.run([str(POSTGRES_SCRIPT), command], capture_output=True, text=True, timeout=900)
+    result = subprocess.run(["bash", str(POSTGRES_SCRIPT), command], capture_output=True, text=True, timeout=900)
     return result.returncode == 0
 
 
 def _postgres(*args: str, password: str | None = None) -> None:
-    environment = dict(os.environ)
+    environment = {**os.environ, "SIMSLAB_POSTGRES_THROWAWAY": "1"}  # no fsync: a test cluster is thrown away
     if password is not None:
         environment["SIMSLAB_POSTGRES_PASSWORD"] = password
-    result = subprocess.run([str(POSTGRES_SCRIPT), *args], capture_output=True, text=True, timeout=120,
+    result = subprocess.run(["bash", str(POSTGRES_SCRIPT), *args], capture_output=True, text=True, timeout=120,
                             env=environment)
     if result.returncode != 0:
         raise RuntimeError(f"scripts/postgres.sh {' '.join(args)} failed: {result.stderr.strip()}")

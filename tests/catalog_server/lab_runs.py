@@ -108,16 +108,16 @@ class CountImager:
 
 
 def record_operando_run(writer: Callable[[str, dict], None], assets: Path, images: int = 3, seed: int = 1,
-                        md: dict[str, Any] | None = None) -> RecordedRun:
+                        md: dict[str, Any] | None = None, run_engine: RunEngine | None = None) -> RecordedRun:
     """Run a small operando plan through ``writer`` (and a recorder); return what went live.
 
     Before each image the stage temperature and the cell's voltage and current change, so each
     monitored stream holds ``images + 1`` readings (the first is the value when monitoring starts).
+    ``run_engine``: one with more subscribers (e.g. a live publisher), else a fresh one.
     """
-    run_engine = RunEngine({}, call_returns_result=True)
+    run_engine = run_engine or RunEngine({}, call_returns_result=True)
     documents: list[tuple[str, dict]] = []
-    run_engine.subscribe(writer)
-    run_engine.subscribe(lambda name, doc: documents.append((name, doc)))
+    tokens = [run_engine.subscribe(writer), run_engine.subscribe(lambda name, doc: documents.append((name, doc)))]
     imager = CountImager(assets, seed)
     stage = soft_signal_rw(float, 163.15, name="stage-temperature", units="K")
     voltage = soft_signal_rw(float, 3.2, name="potentiostat-voltage", units="V")
@@ -133,7 +133,11 @@ def record_operando_run(writer: Callable[[str, dict], None], assets: Path, image
             yield from bps.mv(stage, 163.15 + 0.1 * (i + 1), voltage, 3.2 + 0.05 * (i + 1), current, 6e-6)
             yield from bps.trigger_and_read([imager])
 
-    result = run_engine(operando_imaging())
+    try:
+        result = run_engine(operando_imaging())
+    finally:
+        for token in tokens:
+            run_engine.unsubscribe(token)
     frames = {key: np.stack(stack) for key, stack in imager.frames.items()}
     return RecordedRun(result.run_start_uids[0], documents, frames)
 

@@ -1,0 +1,77 @@
+"""Leave the instruments safe when a plan fails or is aborted: furnace off, cell off, beam off.
+
+:func:`safe_on_failure` wraps a plan so that any exception thrown into it (a failed status,
+an interlock refusal, ``RE.abort()``) first puts the given devices in their safe state, then
+lets the error end the run (its stop document carries the reason). :func:`put_in_safe_state`
+is the same action as a coroutine, for the campaign runner. Devices without ``safe_state()``
+(classic ophyd) are stopped instead.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+from bluesky.utils import MsgGenerator
+
+__all__ = ["safe_on_failure", "put_in_safe_state", "make_safe"]
+
+logger = logging.getLogger(__name__)
+
+
+def safe_on_failure(plan: MsgGenerator[Any], devices: Iterable[Any]) -> MsgGenerator[Any]:
+    """Run ``plan``; on any exception put ``devices`` in their safe state, then re-raise it."""
+    devices = list(devices)
+
+    def except_plan(error: BaseException) -> MsgGenerator[None]:
+        logger.error("plan failed (%s): putting %s in the safe state", error,
+                     ", ".join(d.name for d in devices))
+        yield from make_safe(devices)
+
+    return (yield from bpp.contingency_wrapper(plan, except_plan=except_plan, auto_raise=True))
+
+
+def make_safe(devices: Iterable[Any]) -> MsgGenerator[list[str]]:
+    """Put ``devices`` in their safe state (a plan stub); return the problems met (empty if none)."""
+    devices = list(devices)
+    problems: list[str] = []
+
+    async def all_safe() -> None:
+        problems.extend(await put_in_safe_state(devices))
+
+    yield from bps.wait_for([all_safe])
+    return problems
+
+
+async def put_in_safe_state(devices: Iterable[Any]) -> list[str]:
+    """Call ``safe_state()`` on every device, one after the other; never raise.
+
+    A device whose connection was lost is reconnected once and asked again. Returns one line
+    per device that could not be made safe.
+    """
+    problems = []
+    for device in devices:
+        try:
+            await _safe(device)
+        except Exception as first:  # try to reopen the port once: a lost connection is the usual cause
+            try:
+                await device.connect(force_reconnect=True)
+                await _safe(device)
+                logger.warning("%s: safe after reconnecting (%s)", device.name, first)
+            except Exception as second:
+                logger.exception("%s: could not be put in the safe state", device.name)
+                problems.append(f"{device.name}: {second}")
+    return problems
+
+
+async def _safe(device: Any) -> None:
+    action = getattr(device, "safe_state", None) or getattr(device, "stop", None)
+    if action is None:
+        return
+    result = action()
+    if inspect.isawaitable(result):
+        await result
