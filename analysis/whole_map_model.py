@@ -28,7 +28,7 @@ import dataclasses
 import logging
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import gaussian_filter, gaussian_filter1d
 
 from simslab.errors import ValidationError
 from simslab.physics.map_forward_model import QuasiStaticWindow
@@ -99,6 +99,7 @@ class WholeMapModel:
             normal_y_rad=boundaries.normal_y_rad,
             boundary_class_x=boundaries.class_x,
             boundary_class_y=boundaries.class_y,
+            column_smoothing_px=boundaries.mean_spacing_m(self.pixel_size_m) / self.pixel_size_m,
         )
         self.long_range = LongRangeWindow(
             history.sample_length_m, history.window_origin_m, self.pixel_size_m, self.shape[1],
@@ -145,9 +146,12 @@ class WholeMapModel:
         """
         ratio = self._frozen_ratio(values)
         phi = self.window.edge_response(ratio)
-        columns = phi.mean(axis=0)
-        slope = np.gradient(columns)
-        corrector = (phi - columns) / np.where(np.abs(slope) > 1e-12, slope, 1e-12)
+        # phi's macroscopic profile: its column means smoothed over a few grains (the column
+        # means themselves step at boundaries that run across the map)
+        smoothing_px = 3.0 * self._spacing_m / self.pixel_size_m
+        macro = gaussian_filter1d(phi.mean(axis=0), smoothing_px, mode="nearest")
+        slope = np.gradient(macro)
+        corrector = (phi - macro) / np.where(slope < -1e-9, slope, -1e-9)
         x = (np.arange(self.shape[1]) + 0.5) / self.shape[1]
         out = np.empty(self.shape + (2 + modes,))
         out[..., 0] = self.blur(phi)

@@ -66,19 +66,19 @@ def operando_cycling(potentiostat: Any, sims: Any, clock: Any, *, cycling: Cycli
         expected_dose_per_image_ions_per_m2=expected,
     )
 
-    def image_set(trigger: str, phase: CellPhase, cell_group: str | None) -> MsgGenerator[None]:
+    def image_set(trigger: str, phase: CellPhase) -> MsgGenerator[None]:
         time_s, charge_c = yield from _time_and_charge(potentiostat)
         tracker.taken(time_s, charge_c)
         for region in regions:
             yield from bps.configure(sims, region=region)
             spent = yield from bps.rd(sims.dose)
-            log.note(charge_end=math.nan, time_end=math.nan, voltage_end=math.nan, cycle=phase.cycle, cell_step=phase.kind, trigger=trigger, region=region,
+            log.note(charge_end=math.nan, time_end=math.nan, voltage_end=math.nan, cycle=phase.cycle, cell_step=phase.kind, reason=trigger, region=region,
                      expected_dose=expected, dose_before=spent, dose_budget=dose_budget_ions_per_m2)
             if spent + expected > dose_budget_ions_per_m2:
                 yield from call_async(log.mark_start)
                 yield from bps.trigger_and_read([log], name=REFUSAL_STREAM)
                 continue
-            yield from _image(sims, potentiostat, log, cell_group)
+            yield from _image(sims, potentiostat, log)
 
     def cell_phase(phase: CellPhase) -> MsgGenerator[None]:
         group = f"cell-{uuid.uuid4().hex[:8]}"
@@ -90,19 +90,19 @@ def operando_cycling(potentiostat: Any, sims: Any, clock: Any, *, cycling: Cycli
             time_s, charge_c = yield from _time_and_charge(potentiostat)
             trigger = tracker.due(phase.kind, time_s, charge_c)
             if trigger is not None:
-                yield from image_set(trigger, phase, group)
+                yield from image_set(trigger, phase)
             else:
                 yield from bps.sleep(poll_s)
         yield from bps.wait(group=group)
         if schedule.at_step_end:
-            yield from image_set("step_end", phase, None)
+            yield from image_set("step_end", phase)
 
     def body() -> MsgGenerator[None]:
         yield from ensure_connected(log)
         yield from bps.configure(sims, **configuration(acquisition))
         phases = cycling.phases()
         if schedule.at_start and phases:
-            yield from image_set("start", CellPhase("start", 0, phases[0].step), None)
+            yield from image_set("start", CellPhase("start", 0, phases[0].step))
         for phase in phases:
             yield from cell_phase(phase)
         yield from bps.mv(potentiostat, CellOff())
@@ -113,13 +113,13 @@ def operando_cycling(potentiostat: Any, sims: Any, clock: Any, *, cycling: Cycli
     return (yield from safe_on_failure(plan, [potentiostat, sims]))
 
 
-def _image(sims: Any, potentiostat: Any, log: OperandoLog, cell_group: str | None) -> MsgGenerator[None]:
-    """Take one image while the cell step of ``cell_group`` runs; its event carries the charge window."""
+def _image(sims: Any, potentiostat: Any, log: OperandoLog) -> MsgGenerator[None]:
+    """Take one image (the cell step goes on meanwhile); its event carries the charge window."""
     group = f"image-{uuid.uuid4().hex[:8]}"
     yield from bps.checkpoint()
     yield from call_async(log.mark_start)
     yield from bps.trigger(sims, group=group)
-    yield from bps.wait(group=group, watch=(cell_group,) if cell_group else ())
+    yield from bps.wait(group=group)
     yield from call_async(log.mark_end)
     yield from bps.create(IMAGE_STREAM)
     for readable in (sims, potentiostat, log):

@@ -6,7 +6,7 @@
 log into the image's event. The marks run as ``wait_for`` messages, so a rewound plan marks
 again. Data keys (units): ``operando-charge_start`` / ``charge_end`` (C), ``time_start`` /
 ``time_end`` (s, session clock), ``voltage_start`` / ``voltage_end`` (V), ``cycle``,
-``cell_step`` (rest, charge, cv_hold, discharge), ``trigger`` (why the set was taken),
+``cell_step`` (rest, charge, cv_hold, discharge), ``reason`` (why the set was taken: start, every_s, every_charge, soc=0.50, step_end),
 ``region``, ``expected_dose``, ``dose_before``, ``dose_budget`` (ions/m^2).
 """
 
@@ -28,14 +28,14 @@ class OperandoLog(StandardReadable):
     """The charge window and context of one operando acquisition (see the module docstring)."""
 
     def __init__(self, potentiostat: Any, clock: Any, name: str = "operando") -> None:
-        self._potentiostat = potentiostat
+        self._sources = (potentiostat.charge, potentiostat.voltage)  # a tuple: not adopted as children
         self._setters: dict[str, Any] = {}
         with self.add_children_as_readables(Format.UNCACHED_SIGNAL):
             for field, datatype, initial, units in (
                 ("charge_start", float, math.nan, "C"), ("charge_end", float, math.nan, "C"),
                 ("time_start", float, math.nan, "s"), ("time_end", float, math.nan, "s"),
                 ("voltage_start", float, math.nan, "V"), ("voltage_end", float, math.nan, "V"),
-                ("cycle", int, 0, ""), ("cell_step", str, "", ""), ("trigger", str, "", ""),
+                ("cycle", int, 0, ""), ("cell_step", str, "", ""), ("reason", str, "", ""),
                 ("region", str, "", ""), ("expected_dose", float, math.nan, "ions/m^2"),
                 ("dose_before", float, math.nan, "ions/m^2"), ("dose_budget", float, math.nan, "ions/m^2"),
             ):
@@ -45,7 +45,7 @@ class OperandoLog(StandardReadable):
         super().__init__(name=name)
 
     def note(self, **values: Any) -> None:
-        """Set fields by name (cycle=, cell_step=, trigger=, region=, expected_dose= ...)."""
+        """Set fields by name (cycle=, cell_step=, reason=, region=, expected_dose= ...)."""
         for field, value in values.items():
             self._setters[field](value)
 
@@ -58,7 +58,7 @@ class OperandoLog(StandardReadable):
         await self._mark("end")
 
     async def _mark(self, edge: str) -> None:
-        charge, voltage = await asyncio.gather(self._potentiostat.charge.read(), self._potentiostat.voltage.read())
+        charge, voltage = await asyncio.gather(*(signal.read() for signal in self._sources))
         reading = next(iter(charge.values()))
         self.note(**{f"charge_{edge}": reading["value"], f"time_{edge}": reading["timestamp"],
                      f"voltage_{edge}": next(iter(voltage.values()))["value"]})

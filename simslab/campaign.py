@@ -37,7 +37,6 @@ from simslab.plans.acquisitions import (
 from simslab.plans.exchange import DEFAULT_SOLUTION, PRECOOL_S
 from simslab.plans.operando_schedule import CyclingProtocol, ImageSchedule
 from simslab.profile import Profile, deep_merge, load_yaml, validation_errors
-from simslab.session import DEVICE_NAMES
 
 __all__ = [
     "Campaign",
@@ -54,9 +53,12 @@ __all__ = [
     "check_against_profile",
     "plan_steps",
     "planned_dose_ions_per_m2",
-    "DEVICE_NAMES",
+    "MONITORABLE",
 ]
 
+MONITORABLE = {"stage": "temperature", "furnace": "temperature", "potentiostat": "voltage",
+               "sample_handler": "location"}
+"""Devices a campaign may name under ``monitor:``, and the signal of each that is recorded."""
 ROOM_TEMPERATURE_K = 295.15
 TRANSFER_ESTIMATE_S = 600.0
 """A transfer takes about 10 min (the simulated lab uses its ``twin.transfer_s``)."""
@@ -205,7 +207,7 @@ class Campaign(_Spec):
     imaging: CryoImagingSpec = CryoImagingSpec()
     steps: list[Step] = []
     dose_budget_ions_per_m2: float = Field(1.2e18, gt=0, description="per region; 1.2e14 ions/cm^2")
-    monitor: list[str] = Field([], description="further devices monitored during imaging runs")
+    monitor: list[str] = Field([], description="devices also monitored during cryo-SIMS runs (MONITORABLE)")
 
     @model_validator(mode="after")
     def _consistent(self) -> Campaign:
@@ -283,8 +285,8 @@ def check_against_profile(campaign: Campaign, profile: Profile, source: str) -> 
                 within(f"{at}.cycling.{name}", getattr(c, name), 0.0, cell.max_current_a, "A",
                        "potentiostat current limit")
     for i, name in enumerate(campaign.monitor):
-        if name not in DEVICE_NAMES:
-            found.append(ValidationError(source, f"monitor[{i}]", name, f"one of {', '.join(DEVICE_NAMES)}"))
+        if name not in MONITORABLE:
+            found.append(ValidationError(source, f"monitor[{i}]", name, f"one of {', '.join(MONITORABLE)}"))
     planned = planned_dose_ions_per_m2(campaign)
     region = campaign.imaging.region
     if planned.get(region, 0.0) > campaign.dose_budget_ions_per_m2:

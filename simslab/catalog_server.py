@@ -19,6 +19,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -73,8 +74,9 @@ class CatalogServer:
                        CATALOG_URI_VAR: catalog_uri, TABLES_URI_VAR: tables_uri}
         environment.pop("TILED_API_KEY", None)
         log_path = storage / "server.log"
-        _initialize_catalog(catalog_uri)
         host, port = bind_address(settings)
+        _check_port_free(host, port)  # else /healthz could be answered by another server
+        _initialize_catalog(catalog_uri)
         with _private_log(log_path) as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "tiled", "serve", "config", str(config_path)],
@@ -218,6 +220,15 @@ def _initialize_catalog(catalog_uri: str) -> None:
     except Exception as err:
         message = str(err).replace(catalog_uri, redact(catalog_uri))
         raise CatalogError(f"cannot initialise the catalog database {redact(catalog_uri)}: {message}") from None
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a closing socket is no obstacle
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise CatalogError(f"cannot serve on {host}:{port}: {err.strerror} (another server running?)") from None
 
 
 def _private_log(path: Path) -> Any:

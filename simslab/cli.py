@@ -39,6 +39,27 @@ DataOption = Annotated[
 ]
 
 
+@app.callback()
+def configure_logging(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show informational messages too")] = False,
+) -> None:
+    """Log to simslab.log in the data directory; warnings (and with -v, info) also to the console."""
+    from rich.logging import RichHandler
+
+    from simslab.profile import data_directory
+
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    console_handler = RichHandler(console=errors, show_path=False, rich_tracebacks=False)
+    console_handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    root.addHandler(console_handler)
+    directory = data_directory()
+    if directory.is_dir():
+        log_file = logging.FileHandler(directory / "simslab.log")
+        log_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(log_file)
+
+
 def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Print a SimslabError as one line and exit 2; log the traceback."""
 
@@ -47,7 +68,7 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except SimslabError as err:
-            logger.debug("command failed", exc_info=True)
+            logger.info("command failed", exc_info=True)  # the traceback goes to simslab.log (and -v)
             errors.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
@@ -234,6 +255,7 @@ def bench(
     if json_path is not None:
         harness.write_figures(figures, json_path)
     table = Table("figure", "value", "unit", "reference", "ratio", "target", "pass")
+    table.columns[0].overflow = "fold"  # names are long; they must stay whole
     for figure in figures:
         shown = ["-" if x is None else f"{x:.4g}" for x in (figure.value, figure.reference, figure.ratio)]
         verdict = "[green]pass[/green]" if figure.passed else "[red]FAIL[/red]"

@@ -22,7 +22,6 @@ import csv
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,19 +66,23 @@ def export_run(run: Any, format: str, out_dir: str | Path) -> list[Path]:
     return files
 
 
-@dataclass
 class _Stream:
-    """One stream of a run: its data keys (from the descriptor) and columns read on demand."""
+    """One stream of a run: its data keys (from the descriptor) and its columns, read on demand.
 
-    name: str
-    client: Any
+    Scalar columns come from the stream's internal table in one request; arrays (images) key
+    by key, in blocks.
+    """
 
-    @property
-    def data_keys(self) -> dict[str, dict]:
-        return dict(self.client.metadata.get("data_keys", {}))
+    def __init__(self, name: str, client: Any):
+        self.name = name
+        self.client = client
+        self.data_keys: dict[str, dict] = dict(client.metadata.get("data_keys", {}))
+        self._keys = set(client)
+        self._arrays: dict[str, Any] = {}
+        self._table: Any = None
 
     def has(self, key: str) -> bool:
-        return key in self.client
+        return key in self._keys
 
     def scalar_keys(self) -> list[str]:
         return [k for k, v in self.data_keys.items() if not v.get("shape") and self.has(k)]
@@ -88,11 +91,20 @@ class _Stream:
         return [k for k, v in self.data_keys.items() if len(v.get("shape") or ()) >= 2 and self.has(k)]
 
     def read(self, key: str) -> np.ndarray:
-        return np.asarray(self.client[key].read())
+        """Return a whole column: from the internal table if it is there, else its own array."""
+        table = self._internal_table()
+        if table is not None and key in table.columns:
+            return table[key].to_numpy()
+        return np.asarray(self.array(key).read())
+
+    def array(self, key: str) -> Any:
+        if key not in self._arrays:
+            self._arrays[key] = self.client[key]
+        return self._arrays[key]
 
     def blocks(self, key: str) -> Iterator[np.ndarray]:
         """Yield a key's array in blocks of whole frames, about BLOCK_BYTES each."""
-        array = self.client[key]
+        array = self.array(key)
         frames = array.shape[0] if array.shape else 0
         frame_bytes = max(1, int(np.prod(array.shape[1:], dtype=np.int64)) * np.dtype(array.dtype).itemsize)
         step = max(1, BLOCK_BYTES // frame_bytes)
@@ -100,8 +112,14 @@ class _Stream:
             yield np.asarray(array[start:min(start + step, frames)])
 
     def shape_dtype(self, key: str) -> tuple[tuple[int, ...], np.dtype]:
-        array = self.client[key]
+        array = self.array(key)
         return tuple(array.shape), np.dtype(array.dtype)
+
+    def _internal_table(self) -> Any:
+        if self._table is None:
+            base = getattr(self.client, "base", None)
+            self._table = base["internal"].read() if base is not None and "internal" in base else False
+        return self._table if self._table is not False else None
 
 
 def _write_hdf5(metadata: dict, streams: list[_Stream], path: Path) -> Path:
@@ -121,19 +139,27 @@ def _write_hdf5(metadata: dict, streams: list[_Stream], path: Path) -> Path:
             for key, data_key in stream.data_keys.items():
                 if not stream.has(key):
                     continue
-                shape, dtype = stream.shape_dtype(key)
-                chunks = (1, *shape[1:]) if len(shape) >= 3 else None
-                dataset = group.create_dataset(_safe(key), shape=shape, dtype=dtype, chunks=chunks)
-                offset = 0
-                for block in stream.blocks(key):
-                    dataset[offset:offset + len(block)] = block
-                    offset += len(block)
+                if key in stream.scalar_keys():
+                    dataset = group.create_dataset(_safe(key), data=stream.read(key))
+                else:
+                    dataset = _write_blocks(group, _safe(key), stream, key)
                 _describe(dataset.attrs, data_key)
                 if stream.has(f"ts_{key}"):
                     timestamps = group.require_group("timestamps").create_dataset(
                         _safe(key), data=stream.read(f"ts_{key}"))
                     timestamps.attrs["units"] = "s"
     return path
+
+
+def _write_blocks(group: Any, name: str, stream: _Stream, key: str) -> Any:
+    """Copy an array key (e.g. an image stack) into a new dataset, block by block."""
+    shape, dtype = stream.shape_dtype(key)
+    dataset = group.create_dataset(name, shape=shape, dtype=dtype, chunks=(1, *shape[1:]) if len(shape) >= 3 else None)
+    offset = 0
+    for block in stream.blocks(key):
+        dataset[offset:offset + len(block)] = block
+        offset += len(block)
+    return dataset
 
 
 def _write_csv(stream: _Stream, path: Path) -> Path:

@@ -157,8 +157,11 @@ class CampaignWatcher:
         self._campaign_start: dict[str, float] = {}
 
     def __call__(self, name: str, doc: dict) -> None:
+        handlers = {"start": self._start, "descriptor": self._descriptor, "stream_resource": self._stream_resource,
+                    "stream_datum": self._stream_datum, "event": self._event, "event_page": self._event_page,
+                    "stop": self._stop}
         try:
-            getattr(self, f"_{name}", lambda doc: None)(doc)
+            handlers.get(name, lambda doc: None)(doc)
         except Exception:  # a watcher must survive any odd document
             logger.exception("watch: could not follow a %s document", name)
 
@@ -203,6 +206,12 @@ class CampaignWatcher:
         if updated:
             self.status = self.figures.plot_cell(self.status)
             self._emit()
+
+    def _event_page(self, doc: dict) -> None:
+        from event_model import unpack_event_page
+
+        for event in unpack_event_page(doc):
+            self._event(event)
 
     def _scalar(self, key: str, units: str, value: float, time_s: float) -> bool:
         """Record a temperature (K) or a cell reading (V, A); return True for a cell reading."""

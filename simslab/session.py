@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 from bluesky import RunEngine
 from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider
 
@@ -77,7 +78,7 @@ class Session:
         session = cls(profile, clock, lab, drivers, devices, run_engine, catalog, closers)
         session.call(_connect(devices.values()))
         if catalog is not None:
-            run_engine.subscribe(catalog.writer())
+            run_engine.subscribe(_plain_descriptors(catalog.writer()))
         if lab is not None and checkpoints is not None:
             run_engine.subscribe(checkpoints.saver(lab))
         if profile.live.progress:
@@ -173,6 +174,27 @@ def _make_devices(profile: Profile, drivers: dict[str, Any], clock: Clock, asset
 
 async def _connect(devices: Any) -> None:
     await asyncio.gather(*(device.connect() for device in devices))
+
+
+def _plain_descriptors(store: Callable[[str, dict], None]) -> Callable[[str, dict], None]:
+    """Pass descriptors on with numpy values as plain lists and numbers.
+
+    A reconfigured detector re-emits its streams' descriptors; TiledWriter records each as a
+    metadata update through jsonpatch, which cannot serialise numpy values (configuration
+    arrays such as the SIMS's masses_u): the second update of a stream failed the run.
+    """
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value.tolist() if isinstance(value, np.ndarray | np.generic) else value
+
+    def store_plain(name: str, doc: dict) -> None:
+        store(name, plain(doc) if name == "descriptor" else doc)
+
+    return store_plain
 
 
 def _run_metadata(profile: Profile, lab: Any) -> dict[str, Any]:

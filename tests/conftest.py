@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.catalog_server.backends import catalog_server, catalog_settings  # noqa: F401  (fixtures: both backends)
+from tests.catalog_server.backends import catalog_server, catalog_settings, embedded_catalog  # noqa: F401 (fixtures)
 
 REPO = Path(__file__).resolve().parent.parent
 SIM_PROFILE = REPO / "profiles" / "sim.yaml"

@@ -1,13 +1,16 @@
 """A stand-in for ``simslab demo`` run as a child by the campaign suite's test.
 
-Writes two runs into the embedded catalog ($SIMSLAB_DATA) on a virtual clock, two simulated
-hours apart, and holds ALLOCATED_MB of touched memory at its peak.
+Journals two runs into $SIMSLAB_DATA/journal (what the suite reads; the tiled catalog is left
+out, its import alone takes seconds) on a virtual clock, two simulated hours apart, and holds
+ALLOCATED_MB of touched memory at its peak.
 Usage: python -m tests.benchmarks.fake_demo
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
 import bluesky.plan_stubs as bps
 import bluesky.plans as bp
@@ -15,9 +18,9 @@ import numpy as np
 from bluesky import RunEngine
 from ophyd_async.core import StandardReadable
 
-from simslab.catalog import Catalog
 from simslab.clock import VirtualClock
 from simslab.devices.clocked_signal import clocked_signal_r_and_setter
+from simslab.journal import DocumentJournal
 
 SIMULATED_GAP_S = 7200.0
 ALLOCATED_MB = 300
@@ -34,8 +37,7 @@ def main() -> None:
     ballast = np.ones(ALLOCATED_MB * 1_000_000 // 8)  # written, so every page is resident
     clock = VirtualClock()
     engine = RunEngine({}, loop=clock.loop)
-    catalog = Catalog.open()
-    engine.subscribe(catalog.writer())
+    engine.subscribe(DocumentJournal(Path(os.environ["SIMSLAB_DATA"]) / "journal"))
     thermometer = Thermometer(clock)
     asyncio.run_coroutine_threadsafe(thermometer.connect(), clock.loop).result(10)
 
@@ -47,7 +49,6 @@ def main() -> None:
         yield from bp.count([thermometer])
 
     engine(campaign())
-    catalog.close()
     del ballast
 
 

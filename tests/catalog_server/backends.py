@@ -85,12 +85,18 @@ BACKENDS = ["embedded", pytest.param("server", marks=pytest.mark.server)]
 """Parameters running a fixture once per catalog backend; the server case is marked ``server``."""
 
 
+@pytest.fixture(scope="session")
+def embedded_catalog(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedCatalogSettings:
+    """One embedded catalog for the session, like the one server: creating a catalog costs a
+    ``tiled catalog init`` subprocess. Tests tell their runs apart by uid and campaign id."""
+    return EmbeddedCatalogSettings(directory=tmp_path_factory.mktemp("embedded-catalog"))
+
+
 @pytest.fixture(params=BACKENDS)
 def catalog_settings(request: pytest.FixtureRequest, data_dir: Path) -> CatalogSettings:
-    """The settings of each catalog backend in turn: the embedded default, then the server."""
-    if request.param == "embedded":
-        return EmbeddedCatalogSettings(directory=data_dir)
-    return request.getfixturevalue("catalog_server").settings
+    """The settings of each catalog backend in turn: the embedded default, then the server.
+    $SIMSLAB_DATA (where a server catalog's journals go) is the test's own ``data_dir``."""
+    return _settings_of(request)
 
 
 @contextmanager
@@ -99,10 +105,13 @@ def backend_settings(request: pytest.FixtureRequest, directory: Path) -> Iterato
     (journals go there) for as long as the context lasts: for module-scoped fixtures."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SIMSLAB_DATA", str(directory))
-        if request.param == "embedded":
-            yield EmbeddedCatalogSettings(directory=directory)
-        else:
-            yield request.getfixturevalue("catalog_server").settings
+        yield _settings_of(request)
+
+
+def _settings_of(request: pytest.FixtureRequest) -> CatalogSettings:
+    if request.param == "embedded":
+        return request.getfixturevalue("embedded_catalog")
+    return request.getfixturevalue("catalog_server").settings
 
 
 def _require_postgres() -> None:

@@ -16,7 +16,6 @@ from simslab.catalog import Catalog
 from simslab.cli import app
 from simslab.errors import ValidationError
 from simslab.export import export_run
-from simslab.profile import EmbeddedCatalogSettings
 from tests.catalog_server.backends import BACKENDS, backend_settings
 from tests.catalog_server.lab_runs import MASSES, record_operando_run
 
@@ -94,12 +93,13 @@ def test_unknown_format_is_refused_before_writing(stored, tmp_path: Path) -> Non
     assert not (tmp_path / "out").exists()
 
 
-def test_export_command_writes_files_and_reports_a_missing_run(tmp_path: Path, data_dir: Path) -> None:
-    catalog = Catalog.open(EmbeddedCatalogSettings(directory=data_dir))
+def test_export_command_writes_files_and_reports_a_missing_run(tmp_path: Path, embedded_catalog) -> None:
+    catalog = Catalog.open(embedded_catalog)
     try:
         recorded = record_operando_run(catalog.writer(), catalog.assets_directory, images=1)
     finally:
         catalog.close()
+    data_dir = embedded_catalog.directory
     runner = CliRunner()
     done = runner.invoke(app, ["export", recorded.uid[:8], "--format", "tiff", "--out", str(tmp_path / "tiff"),
                                "--data", str(data_dir)])
