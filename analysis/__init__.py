@@ -6,9 +6,10 @@ errors, a ``method`` string and ``to_dict()`` for JSON. Layering: analysis impor
 ``simslab.physics`` and ``simslab.errors`` from the rest of simslab.
 
 Tracer diffusion: ``isotope_fraction`` (maps), ``grain_boundary_diffusivities`` (every
-boundary of a map), ``fit_erfc_profile`` (during exchange), ``fit_closed_system_diffusivity``
-(storage or anneal), ``fit_arrhenius``, the series model, Nernst-Einstein, Haven ratio and
-the quench check. Operando: ``cycling_capacities``, ``image_state_of_charge``,
+boundary of a map), ``fit_gb_map`` (D_gb/delta from every pixel of a map at once),
+``fit_erfc_profile`` (during exchange), ``fit_closed_system_diffusivity`` (storage or
+anneal), ``fit_arrhenius``, the series model, Nernst-Einstein, Haven ratio and the quench
+check. Operando: ``cycling_capacities``, ``image_state_of_charge``,
 ``roi_trajectories``, ``pixel_reversibility``, ``heterogeneity_index``, ``dose_map``.
 Figures: ``plot_*`` write PNG and SVG and return the paths (matplotlib is imported on first
 use of a figure name, so numerical work does not pay for it).
@@ -61,6 +62,11 @@ from .operando_imaging import (
     roi_trajectories,
 )
 from .results import AnalysisResult
+from .whole_map_fit import fit_gb_map
+from .whole_map_geometry import BoundaryMap
+from .whole_map_history import DiffusionHistory, HistorySegment
+from .whole_map_model import MapDiffusivities, WholeMapModel
+from .whole_map_results import ClassEstimate, MapFitRefused, WholeMapFit
 
 __all__ = [
     # results
@@ -79,6 +85,16 @@ __all__ = [
     "detect_boundaries",
     "label_grains",
     "step_significance",
+    # whole-map fit of D_gb/delta
+    "fit_gb_map",
+    "WholeMapFit",
+    "ClassEstimate",
+    "MapFitRefused",
+    "BoundaryMap",
+    "DiffusionHistory",
+    "HistorySegment",
+    "MapDiffusivities",
+    "WholeMapModel",
     # long-range diffusion
     "ErfcFit",
     "MapProfile",
@@ -133,6 +149,7 @@ __all__ = [
     "plot_image_grid",
     "plot_roi_trajectories",
     "plot_dose_map",
+    "plot_whole_map_fit",
 ]
 
 _FIGURES = {
@@ -146,6 +163,7 @@ _FIGURES = {
     "plot_image_grid": "figures_operando",
     "plot_roi_trajectories": "figures_operando",
     "plot_dose_map": "figures_operando",
+    "plot_whole_map_fit": "figures_whole_map",
 }
 
 

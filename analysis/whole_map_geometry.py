@@ -6,14 +6,15 @@ orientation (``simslab.physics.pixel_boundaries``). A :class:`BoundaryMap` holds
 
 - from a boolean mask of boundary pixels (a registered optical image of the etched
   surface, or lines found from the C map's steps): grains are the 4-connected regions
-  between the lines (``label_grains``), and each line pixel joins the nearest grain, so the
-  boundary runs along the line;
+  between the lines (``label_grains``), and each line pixel joins the grain beside it whose
+  C it matches (or the nearest grain without C), so the boundary runs along the line;
 - from a grain label image (0 on boundary pixels, which join the nearest grain, as above;
   the analysis convention of ``grain_boundary_diffusivities``).
 
 Boundary classes (one D_gb/delta each): a map of class numbers 0..K-1 read at the boundary
 pixels (a face takes the largest class of the nearest line pixels on either side), or
-explicit per-face classes. Normals are estimated from the labels unless given.
+explicit per-face classes. Normals are estimated from the labels unless given (one straight
+line per grain pair, :func:`_pair_normals`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from scipy import ndimage
 from skimage.segmentation import expand_labels
 
 from simslab.errors import ValidationError
-from simslab.physics.pixel_boundaries import boundary_faces, estimate_boundary_normals
+from simslab.physics.pixel_boundaries import boundary_faces
 
 from .grain_segmentation import label_grains
 
@@ -50,17 +51,32 @@ class BoundaryMap:
     class_x: np.ndarray
     class_y: np.ndarray
     source: str
+    normals_estimated: bool = True
 
     @classmethod
-    def from_mask(cls, mask: ArrayLike, classes: ArrayLike | None = None, *, min_grain_px: int = 4) -> BoundaryMap:
-        """Return the boundaries of a boolean mask of boundary pixels; ``classes``: (ny, nx) ints per pixel."""
+    def from_mask(
+        cls, mask: ArrayLike, classes: ArrayLike | None = None, *, fraction: ArrayLike | None = None, min_grain_px: int = 4,
+    ) -> BoundaryMap:
+        """Return the boundaries of a boolean mask of boundary pixels; ``classes``: (ny, nx) ints per pixel.
+
+        fraction: the map's C; then each line pixel joins the neighbouring grain whose C near
+        it is closer to its own (a step of a few hundredths stands well above one pixel's
+        noise), instead of the nearest grain, which for a one-pixel line is a coin toss.
+        """
         mask = np.asarray(mask)
         if mask.ndim != 2 or mask.dtype != bool:
-            raise ValidationError(_SOURCE, "mask", f"{mask.dtype} array of shape {mask.shape}", "a 2-D boolean mask of boundary pixels")
+            shown = f"{mask.dtype} array of shape {mask.shape}"
+            raise ValidationError(_SOURCE, "mask", shown, "a 2-D boolean mask of boundary pixels")
         if mask.all():
             raise ValidationError(_SOURCE, "mask", "every pixel marked", "a mask with grains between the lines")
         grains = label_grains(mask, min_grain_px=min_grain_px)
-        return cls._from_grains(grains, grains == 0, classes, None, "boundary mask")
+        line = grains == 0
+        if fraction is not None and line.any():
+            fraction = np.asarray(fraction, dtype=float)
+            if fraction.shape != mask.shape:
+                raise ValidationError(_SOURCE, "fraction", f"shape {fraction.shape}", f"the mask's shape {mask.shape}")
+            grains = _join_lines_by_level(grains, line, fraction)
+        return cls._from_grains(grains, line, classes, None, "boundary mask")
 
     @classmethod
     def from_labels(
@@ -78,7 +94,8 @@ class BoundaryMap:
         """
         labels = np.asarray(labels)
         if labels.ndim != 2 or labels.dtype.kind not in "iu":
-            raise ValidationError(_SOURCE, "labels", f"{labels.dtype} array of shape {labels.shape}", "a 2-D integer label image")
+            shown = f"{labels.dtype} array of shape {labels.shape}"
+            raise ValidationError(_SOURCE, "labels", shown, "a 2-D integer label image")
         if np.any(labels < 0) or not np.any(labels > 0):
             raise ValidationError(_SOURCE, "labels", "negative or no grain labels", "grains >= 1, 0 on boundary pixels")
         if classes is not None and face_classes is not None:
@@ -88,6 +105,15 @@ class BoundaryMap:
     @property
     def shape(self) -> tuple[int, int]:
         return self.labels.shape
+
+    def with_short_boundaries_unrotated(self, min_faces: int = 10) -> BoundaryMap:
+        """Return the same map with the faces of short boundaries (fewer than ``min_faces``) along their own axes.
+
+        A boundary a few pixels long has an orientation a pixel map hardly tells (tens of
+        degrees); the fit compares the two versions to say how much D_gb/delta depends on it.
+        """
+        normal_x, normal_y = _pair_normals(self.labels, self.class_x >= 0, self.class_y >= 0, min_faces)
+        return dataclasses.replace(self, normal_x_rad=normal_x, normal_y_rad=normal_y)
 
     @property
     def classes(self) -> int:
@@ -109,21 +135,23 @@ class BoundaryMap:
 
     @classmethod
     def _from_grains(cls, labels, line_pixels, classes, face_classes, source, normals_rad=None) -> BoundaryMap:
-        if line_pixels.any():
+        if np.any(labels == 0):
             labels = expand_labels(labels, distance=max(labels.shape))
         if np.any(labels == 0):
             raise ValidationError(_SOURCE, "labels", "pixels no grain reaches", "every pixel within reach of a grain")
         bx, by = boundary_faces(labels)
         if normals_rad is None:
-            normal_x, normal_y = estimate_boundary_normals(labels)
+            normal_x, normal_y = _pair_normals(labels, bx, by)
         else:
             normal_x, normal_y = (np.asarray(a, dtype=float) for a in normals_rad)
             if normal_x.shape != bx.shape or normal_y.shape != by.shape:
-                raise ValidationError(_SOURCE, "normals_rad", f"shapes {normal_x.shape}, {normal_y.shape}", f"{bx.shape} and {by.shape}")
+                shown = f"shapes {normal_x.shape}, {normal_y.shape}"
+                raise ValidationError(_SOURCE, "normals_rad", shown, f"{bx.shape} and {by.shape}")
         if face_classes is not None:
             class_x, class_y = (np.asarray(a) for a in face_classes)
             if class_x.shape != bx.shape or class_y.shape != by.shape:
-                raise ValidationError(_SOURCE, "face_classes", f"shapes {class_x.shape}, {class_y.shape}", f"{bx.shape} and {by.shape}")
+                shown = f"shapes {class_x.shape}, {class_y.shape}"
+                raise ValidationError(_SOURCE, "face_classes", shown, f"{bx.shape} and {by.shape}")
         elif classes is not None:
             class_x, class_y = _face_classes_from_pixels(np.asarray(classes), line_pixels, bx, by)
         else:
@@ -134,7 +162,73 @@ class BoundaryMap:
             raise ValidationError(_SOURCE, "classes", "negative class on a boundary", "classes 0..K-1")
         normal_x = np.where(bx, normal_x, np.nan)
         normal_y = np.where(by, normal_y, np.nan)
-        return cls(labels, normal_x, normal_y, class_x, class_y, source)
+        return cls(labels, normal_x, normal_y, class_x, class_y, source, normals_rad is None)
+
+
+def _join_lines_by_level(grains: np.ndarray, line: np.ndarray, fraction: np.ndarray, reach: int = 2) -> np.ndarray:
+    """Give each line pixel to the nearest grain or the other grain beside it, whichever's C is closer.
+
+    Each grain's level near a line pixel is the mean C of its own (non-line) pixels within
+    ``reach`` pixels; pixels without a finite C keep the nearest grain.
+    """
+    nearest = expand_labels(grains, distance=max(grains.shape))
+    ny, nx = grains.shape
+    iy, ix = np.nonzero(line)
+    offsets = [(dy, dx) for dy in range(-reach, reach + 1) for dx in range(-reach, reach + 1) if dy or dx]
+    ys = np.clip(iy[:, None] + np.array([o[0] for o in offsets]), 0, ny - 1)
+    xs = np.clip(ix[:, None] + np.array([o[1] for o in offsets]), 0, nx - 1)
+    around = np.where(line[ys, xs], 0, grains[ys, xs])  # (line pixels, window): grain ids of grain pixels
+    values = np.where(around > 0, fraction[ys, xs], np.nan)
+    own = nearest[iy, ix]
+    other = np.where((around > 0) & (around != own[:, None]), around, 0).max(axis=1)  # a second grain, if any
+    level_own = _window_mean(values, around == own[:, None])
+    level_other = _window_mean(values, (around == other[:, None]) & (other[:, None] > 0))
+    pixel = fraction[iy, ix]
+    closer = (other > 0) & np.isfinite(pixel) & (np.abs(pixel - level_other) < np.abs(pixel - level_own))
+    joined = nearest.copy()
+    joined[iy[closer], ix[closer]] = other[closer]
+    return joined
+
+
+def _window_mean(values: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Row means of the finite ``values`` where ``chosen`` (NaN where none)."""
+    use = chosen & np.isfinite(values)
+    count = use.sum(axis=1)
+    total = np.where(use, values, 0.0).sum(axis=1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _pair_normals(labels: np.ndarray, bx: np.ndarray, by: np.ndarray, min_faces: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Return each face's normal angle: the normal of the straight line through all faces of its grain pair.
+
+    Grains of a sintered ceramic meet along nearly straight boundaries between triple
+    junctions; one principal axis through every face of a pair estimates that line's
+    direction to well under a degree, where a local estimate from a few faces of a staircase
+    errs by several (``estimate_boundary_normals`` is the local one, for curved boundaries).
+    Pairs with fewer than ``min_faces`` faces take the faces' own axes.
+    """
+    ny, nx = labels.shape
+    stride = int(labels.max()) + 1
+    iy, ix = np.nonzero(bx)
+    ky = np.minimum(labels[iy, ix], labels[iy, ix + 1]) * stride + np.maximum(labels[iy, ix], labels[iy, ix + 1])
+    jy, jx = np.nonzero(by)
+    kx = np.minimum(labels[jy, jx], labels[jy + 1, jx]) * stride + np.maximum(labels[jy, jx], labels[jy + 1, jx])
+    points_x = np.concatenate([ix + 1.0, jx + 0.5])
+    points_y = np.concatenate([iy + 0.5, jy + 1.0])
+    own = np.concatenate([np.zeros(ix.size), np.full(jx.size, np.pi / 2)])
+    _, pair, counts = np.unique(np.concatenate([ky, kx]), return_inverse=True, return_counts=True)
+    size = counts.size
+    mean_x = np.bincount(pair, points_x, size) / counts
+    mean_y = np.bincount(pair, points_y, size) / counts
+    rx, ry = points_x - mean_x[pair], points_y - mean_y[pair]
+    cxx, cxy, cyy = (np.bincount(pair, v, size) for v in (rx * rx, rx * ry, ry * ry))
+    along = 0.5 * np.arctan2(2.0 * cxy, cxx - cyy)  # direction of the line
+    angle = np.where(counts[pair] >= min_faces, along[pair] + np.pi / 2, own)
+    normal_x = np.full(bx.shape, np.nan)
+    normal_y = np.full(by.shape, np.nan)
+    normal_x[iy, ix] = angle[: ix.size]
+    normal_y[jy, jx] = angle[ix.size :]
+    return normal_x, normal_y
 
 
 def _face_classes_from_pixels(classes: np.ndarray, line_pixels: np.ndarray, bx: np.ndarray, by: np.ndarray):
@@ -142,7 +236,8 @@ def _face_classes_from_pixels(classes: np.ndarray, line_pixels: np.ndarray, bx: 
     if not (bx.any() or by.any()):
         return np.zeros(bx.shape, dtype=int), np.zeros(by.shape, dtype=int)
     if classes.shape != line_pixels.shape or classes.dtype.kind not in "iu":
-        raise ValidationError(_SOURCE, "classes", f"{classes.dtype} array of shape {classes.shape}", f"integers of the map's shape {line_pixels.shape}")
+        shown = f"{classes.dtype} array of shape {classes.shape}"
+        raise ValidationError(_SOURCE, "classes", shown, f"integers of the map's shape {line_pixels.shape}")
     # the marked pixels: the line pixels when there are any, otherwise the pixels beside a face
     marked = line_pixels.copy()
     if not marked.any():

@@ -71,7 +71,8 @@ class DiffusionHistory:
         if not 0 < self.sample_length_m <= 1:
             raise ValidationError(_SOURCE, "sample_length_m", self.sample_length_m, "0-1 m")
         if not 0 <= self.window_origin_m < self.sample_length_m:
-            raise ValidationError(_SOURCE, "window_origin_m", self.window_origin_m, f"0 to sample_length_m ({self.sample_length_m} m)")
+            allowed = f"0 to sample_length_m ({self.sample_length_m} m)"
+            raise ValidationError(_SOURCE, "window_origin_m", self.window_origin_m, allowed)
         for name in ("natural_fraction", "surface_fraction"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValidationError(_SOURCE, name, getattr(self, name), "0-1")

@@ -9,8 +9,9 @@ errors) add (ln x - ln x_given)^2 / err^2 terms.
 
 Nonlinear parameters are packed as ln(k / k_start) per fitted group of classes, then
 ln(D_bulk / given) and ln(D_eff / given) when fitted. Linear ones (the window's edge values,
-smooth corrections of its macroscopic profile: ``WholeMapModel.corrections``) are solved for
-at every evaluation by weighted least squares (two Newton steps of the deviance, which is
+smooth corrections of its macroscopic profile: ``WholeMapModel.corrections``, and a mix of
+the image towards another boundary geometry, a fixed response) are solved for
+at every evaluation by weighted least squares (one Newton step of the deviance, which is
 quadratic to ~1e-4 at these counts), so the solver and the profile likelihood never see them.
 """
 
@@ -26,7 +27,7 @@ from .whole_map_model import MapDiffusivities, WholeMapModel
 __all__ = ["MapLikelihood", "ParameterLayout"]
 
 _P_FLOOR = 1e-9
-_NEWTON_STEPS = 2
+_NEWTON_STEPS = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +37,8 @@ class ParameterLayout:
     class_groups: for each conductance parameter, the classes it sets (one shared parameter
     covers every class); d_bulk_err / d_eff_err: relative errors constraining the given
     values when fitted (None: free without constraint); fit_edges: the window's two edge
-    values free; macro_modes: number of free smooth corrections of the macroscopic profile.
+    values free; macro_modes: number of free smooth corrections of the macroscopic profile;
+    geometry: a free mix towards the likelihood's ``geometry_response`` (the last linear one).
     """
 
     class_groups: tuple[tuple[int, ...], ...]
@@ -47,6 +49,7 @@ class ParameterLayout:
     fit_d_eff: bool = False
     fit_edges: bool = False
     macro_modes: int = 0
+    geometry: bool = False
     d_bulk_err: float | None = None
     d_eff_err: float | None = None
 
@@ -69,7 +72,7 @@ class ParameterLayout:
 
     @property
     def linear_size(self) -> int:
-        return (2 if self.fit_edges else 0) + int(self.macro_modes)
+        return (2 if self.fit_edges else 0) + int(self.macro_modes) + (1 if self.geometry else 0)
 
     def unpack(self, theta: np.ndarray, classes: int) -> MapDiffusivities:
         """Return the model's values for the packed nonlinear parameters."""
@@ -101,9 +104,15 @@ class ParameterLayout:
 class MapLikelihood:
     """Deviance residuals of the counts (I6, I7) on the pixels ``used`` for packed parameters."""
 
-    def __init__(self, model: WholeMapModel, i6: np.ndarray, i7: np.ndarray, used: np.ndarray, layout: ParameterLayout):
+    def __init__(
+        self, model: WholeMapModel, i6: np.ndarray, i7: np.ndarray, used: np.ndarray, layout: ParameterLayout,
+        geometry_response: np.ndarray | None = None,
+    ):
+        if layout.geometry and geometry_response is None:
+            raise ValueError("layout.geometry needs a geometry_response")
         self.model = model
         self.layout = layout
+        self.geometry_response = geometry_response
         self.used = used
         self._i6 = i6[used]
         self._i7 = i7[used]
@@ -116,6 +125,8 @@ class MapLikelihood:
         other = MapLikelihood.__new__(MapLikelihood)
         other.__dict__.update(self.__dict__)
         other.layout, other.evaluations, other._last = layout, 0, None
+        if layout.geometry and other.geometry_response is None:
+            raise ValueError("layout.geometry needs a geometry_response")
         return other
 
     @property
@@ -127,8 +138,16 @@ class MapLikelihood:
         return self._evaluate(theta)[1]
 
     def linear(self, theta: np.ndarray) -> np.ndarray:
-        """Return the best linear parameters (edge offsets, then macroscopic modes) at ``theta``."""
+        """Return the best linear parameters (edge offsets, macroscopic modes, geometry mix) at ``theta``."""
         return self._evaluate(theta)[2]
+
+    def linear_errors(self, theta: np.ndarray) -> np.ndarray:
+        """Return the standard errors of the linear parameters at ``theta`` (nonlinear ones held)."""
+        expected = self.expected(theta)
+        design = self._responses(self.layout.unpack(np.asarray(theta, dtype=float), self.model.classes))[self.used]
+        p = np.clip(expected[self.used], _P_FLOOR, 1.0 - _P_FLOOR)
+        fisher = (design * (self._n / (p * (1.0 - p)))[:, None]).T @ design
+        return np.sqrt(np.clip(np.diag(np.linalg.pinv(fisher)), 0.0, None))
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
         """Return signed deviance residuals of every used pixel, then the constraint residuals."""
@@ -155,14 +174,21 @@ class MapLikelihood:
             expected = self.model.expected(values)
             amplitudes = np.zeros(self.layout.linear_size)
             if self.layout.linear_size:
-                responses = self.model.corrections(values, self.layout.macro_modes)
-                if not self.layout.fit_edges:
-                    responses = responses[..., 2:]
+                responses = self._responses(values)
                 amplitudes = self._solve_linear(expected, responses)
                 expected = expected + responses @ amplitudes
             self._last = (key, expected, amplitudes)
             self.evaluations += 1
         return self._last
+
+    def _responses(self, values: MapDiffusivities) -> np.ndarray:
+        columns = []
+        if self.layout.fit_edges or self.layout.macro_modes:
+            responses = self.model.corrections(values, self.layout.macro_modes)
+            columns.append(responses if self.layout.fit_edges else responses[..., 2:])
+        if self.layout.geometry:
+            columns.append(self.geometry_response[..., None])
+        return np.concatenate(columns, axis=-1)
 
     def _solve_linear(self, expected: np.ndarray, responses: np.ndarray) -> np.ndarray:
         """Return the amplitudes minimising the deviance (Newton steps from zero)."""

@@ -14,9 +14,10 @@ temperature (:class:`MapDiffusivities`), :class:`WholeMapModel` computes:
 3. the window's own conductance at that r, per column face (one steady 2D solve);
 4. the long-range profile and the window's macroscopic profile through the history, each
    column face conducting at temperature T by the series form through its value at r;
-5. the quasi-static 2D field at r with that profile, then the tail evolved in full (2D
-   transient; the bulk still smooths the pixels beside frozen boundaries), then the beam's
-   Gaussian point-spread function.
+5. the quasi-static 2D field at r with that profile, corrected to first order for the
+   structure's lag behind its falling drive (large grains behind slow boundaries), then the
+   tail evolved in full (2D transient: the bulk still smooths the pixels beside frozen
+   boundaries), then the beam's Gaussian point-spread function.
 
 Values that do not depend on the fitted parameters (the long-range edge history for a given
 D_eff, the tail split) are computed once and cached.
@@ -31,7 +32,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, gaussian_filter1d
 
 from simslab.errors import ValidationError
-from simslab.physics.map_forward_model import QuasiStaticWindow
+from simslab.physics.map_forward_model import QuasiStaticWindow, Relaxation
 from simslab.physics.window_profile import EdgeHistory, LongRangeWindow, ProfileStretch, uniform_face_rates
 
 from .whole_map_geometry import BoundaryMap
@@ -45,6 +46,7 @@ TAIL_DOSE_PX2 = 20.0
 """Trailing segments moving the bulk less than this (in pixel^2, D_bulk t / h^2) are evolved in full."""
 MIN_ACTIVITY = 3.0
 """The grain-scale structure must have relaxed this many times before the tail for the model to hold."""
+_LAG_FROM = 0.9  # the structure's rate of change is taken over the last 10 % of the time before the tail
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +84,7 @@ class WholeMapModel:
         history: DiffusionHistory,
         *,
         d_bulk_guess_m2_per_s: float,
+        k_guess_m_per_s: float,
         bulk_activation_ev: float,
         gb_activation_ev: float,
         psf_sigma_m: float = 0.0,
@@ -114,20 +117,16 @@ class WholeMapModel:
         self._spacing_m = boundaries.mean_spacing_m(self.pixel_size_m)
         self._weights = boundaries.face_counts / max(boundaries.face_counts.sum(), 1)
         self.tail_start = self._tail_start(d_bulk_guess_m2_per_s)
+        self._tail = self._tail_relaxation(d_bulk_guess_m2_per_s, k_guess_m_per_s)
         self._edges: tuple[tuple, EdgeHistory] | None = None
 
     @property
     def classes(self) -> int:
         return self.boundaries.classes
 
-    def expected(self, values: MapDiffusivities, edge_offsets: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-        """Return the expected C (ny, nx) on the image grid, after the beam's blur.
-
-        edge_offsets: added to the window's left and right edge values at the end (the
-        window's boundary values as free parameters), with the steady response inside.
-        """
-        field, _ = self.field(values, edge_offsets)
-        return self.blur(field)
+    def expected(self, values: MapDiffusivities) -> np.ndarray:
+        """Return the expected C (ny, nx) on the image grid, after the beam's blur."""
+        return self.blur(self.field(values))
 
     def blur(self, field: np.ndarray) -> np.ndarray:
         """Return ``field`` seen through the beam's Gaussian spot (the image's own blur)."""
@@ -151,27 +150,26 @@ class WholeMapModel:
         smoothing_px = 3.0 * self._spacing_m / self.pixel_size_m
         macro = gaussian_filter1d(phi.mean(axis=0), smoothing_px, mode="nearest")
         slope = np.gradient(macro)
-        corrector = (phi - macro) / np.where(slope < -1e-9, slope, -1e-9)
+        slope = np.where(slope < -1e-9, slope, -1e-9)
         x = (np.arange(self.shape[1]) + 0.5) / self.shape[1]
+        seen = self.blur(phi)  # the blur of (smooth f(x)) * phi is f(x) * blur(phi) to O(sigma^2 f')
         out = np.empty(self.shape + (2 + modes,))
-        out[..., 0] = self.blur(phi)
-        out[..., 1] = self.blur(1.0 - phi)
+        out[..., 0] = seen
+        out[..., 1] = 1.0 - seen
         for m in range(1, modes + 1):
             mode = np.sin(m * np.pi * x)
             mode_slope = m * np.pi / self.shape[1] * np.cos(m * np.pi * x)
-            out[..., 1 + m] = self.blur(mode + mode_slope * corrector)
+            out[..., 1 + m] = mode + mode_slope * (seen - macro) / slope
         return out
 
-    def field(self, values: MapDiffusivities, edge_offsets: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, FrozenState]:
-        """Return the model's C (ny, nx) before the blur, and how the history was treated."""
+    def field(self, values: MapDiffusivities) -> np.ndarray:
+        """Return the model's C (ny, nx) before the blur."""
         k_ref = self._check(values)
         d_bulk = values.d_bulk_m2_per_s * self._bulk_factor
         rho = self._gb_factor / self._bulk_factor  # k/D_bulk at T over its reference value
-        ratio_ref = k_ref * self.pixel_size_m / values.d_bulk_m2_per_s
         frozen = slice(0, self.tail_start)
-        rho_frozen, activity = self._freeze(values)
-        ratio = ratio_ref * rho_frozen
-        d_frozen = self.window.conductance(ratio)
+        rho_frozen, _ = self._freeze(values)
+        ratio = k_ref * self.pixel_size_m / values.d_bulk_m2_per_s * rho_frozen
         # each column face's conductance at other temperatures: the series form through its
         # value at the freeze (the boundary part scales like k / D_bulk)
         g_frozen = self.window.column_conductances(ratio)
@@ -179,24 +177,23 @@ class WholeMapModel:
         boundary_part = np.maximum(1.0 / g_frozen - bulk_part, 0.0)
         g = 1.0 / (bulk_part + np.outer(rho_frozen / rho[frozen], boundary_part))
         face_rates = g * (d_bulk[frozen] / self.pixel_size_m**2)[:, None]
-        d_eff = self._long_range_d_eff(values, d_bulk)
-        edges = self._edge_history(d_eff[frozen])
-        profile = self.long_range.window_profile(edges, face_rates)
+        edges = self._edge_history(self._long_range_d_eff(values, d_bulk)[frozen])
+        snapshot, interval = self._lag_interval(edges, d_bulk)
+        before, profile = self.long_range.window_profiles(edges, face_rates, [snapshot, edges.step_s.size])
         field = self.window.field(ratio, profile)
-        left, right = profile.left, profile.right
-        if any(edge_offsets):
-            phi = self.window.edge_response(ratio)
-            field = field + edge_offsets[1] + (edge_offsets[0] - edge_offsets[1]) * phi
-            left, right = left + edge_offsets[0], right + edge_offsets[1]
-        tail = [
-            (self._durations[i], d_bulk[i] / self.pixel_size_m**2, ratio_ref * rho[i])
-            for i in range(self.tail_start, len(self._durations))
-        ]
-        if tail:
-            field = self.window.relax(field, tail, left, right)
-        tail_dose = float(sum(t * rate for t, rate, _ in tail))
-        state = FrozenState(tuple(ratio.tolist()), d_frozen, activity, len(tail), tail_dose)
-        return field, state
+        if interval > 0:
+            field = field + self.window.lag(ratio, profile, before, interval)
+        if self._tail is not None:
+            field = self._tail.apply(field, profile.left, profile.right)
+        return field
+
+    def frozen_state(self, values: MapDiffusivities) -> FrozenState:
+        """Return how the model treats the history for these values (one solve at most)."""
+        ratio = self._frozen_ratio(values)
+        activity = self._freeze(values)[1]
+        tail_dose = 0.0 if self._tail is None else self._tail.dose_px2
+        tail_segments = len(self._durations) - self.tail_start
+        return FrozenState(tuple(ratio.tolist()), self.window.conductance(ratio), activity, tail_segments, tail_dose)
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -237,6 +234,30 @@ class WholeMapModel:
         # the tail must follow the last exchange: the long-range boundary is not modelled in it
         last_immersed = max(i for i, immersed in enumerate(self._immersed) if immersed)
         return max(start, last_immersed + 1)
+
+    def _lag_interval(self, edges: EdgeHistory, d_bulk: np.ndarray) -> tuple[int, float]:
+        """Return the step after which the structure's rate of change is measured, and the interval
+        to the end in units of h^2 / D_bulk (the last ~10 % of the time before the tail)."""
+        snapshot = edges.steps_until(_LAG_FROM)
+        steps = slice(snapshot, edges.step_s.size)
+        dose_px2 = float(np.sum(edges.step_s[steps] * d_bulk[edges.stretch[steps]])) / self.pixel_size_m**2
+        return snapshot, dose_px2
+
+    def _tail_relaxation(self, d_bulk_guess: float, k_guess: float) -> Relaxation | None:
+        """The tail's evolution, prepared once at the starting values.
+
+        In the tail the boundaries pass at most r x dose << 1 pixel of tracer (r = k h / D_bulk
+        at the tail's temperature), so the fitted values would not change it.
+        """
+        if self.tail_start >= len(self._durations):
+            return None
+        h = self.pixel_size_m
+        stretches = [
+            (self._durations[i], d_bulk_guess * self._bulk_factor[i] / h**2,
+             np.full(max(self.classes, 1), k_guess * h / d_bulk_guess * self._gb_factor[i] / self._bulk_factor[i]))
+            for i in range(self.tail_start, len(self._durations))
+        ]
+        return self.window.relaxation(stretches)
 
     def _survival(self, d_bulk: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, float]:
         """Return each pre-tail segment's weight in the frozen structure, and their total activity."""

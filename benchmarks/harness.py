@@ -23,7 +23,8 @@ import logging
 import math
 import operator
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -214,20 +215,12 @@ def _run_suite(suite: Suite, config: BenchConfig) -> list[Figure]:
     return figures + missing
 
 
-class _work_directory:
-    """The configured work directory, or a temporary one removed on exit."""
-
-    def __init__(self, configured: Path | None):
-        self._configured = configured
-        self._temporary: tempfile.TemporaryDirectory | None = None
-
-    def __enter__(self) -> Path:
-        if self._configured is not None:
-            self._configured.mkdir(parents=True, exist_ok=True)
-            return self._configured.resolve()
-        self._temporary = tempfile.TemporaryDirectory(prefix="simslab-bench-")
-        return Path(self._temporary.name)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._temporary is not None:
-            self._temporary.cleanup()
+@contextmanager
+def _work_directory(configured: Path | None) -> Iterator[Path]:
+    """Yield the configured work directory, or a temporary one removed afterwards."""
+    if configured is not None:
+        configured.mkdir(parents=True, exist_ok=True)
+        yield configured.resolve()
+        return
+    with tempfile.TemporaryDirectory(prefix="simslab-bench-") as temporary:
+        yield Path(temporary)

@@ -78,12 +78,12 @@ CRYO_DEPTH_PROFILE = Acquisition(
 
 OPERANDO_IMAGE = Acquisition(
     kind="image", region="cathode",
-    primary=BeamSettings(species="Bi+", energy_ev=30e3, current_a=0.05e-12, raster_m=(80e-6, 30e-6)),
+    primary=BeamSettings(species="Bi+", energy_ev=30e3, current_a=0.04e-12, raster_m=(80e-6, 30e-6)),
     pixels=(40, 15), integration_s=800.0, masses=masses("6Li+", "7Li+", "58Ni+", "59Co+", "48Ti+"),
 )
 """One electrode window: 80 x 30 um at 2 um pixels, 800 s (1600 s per set of both windows), five
-masses. The primary current is a choice: at 0.05 pA an image costs 1.0e13 ions/cm^2, so about
-ten image sets fit the published 1.2e14 ions/cm^2 per region (at 0.5 pA one image would use it all)."""
+masses. The primary current is a choice: at 0.04 pA an image costs 0.83e13 ions/cm^2, so 14 image
+sets fit the published 1.2e14 ions/cm^2 per region (at 0.5 pA one image would use it all)."""
 
 
 def configuration(acquisition: Acquisition) -> dict[str, Any]:

@@ -17,30 +17,66 @@ import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.utils import MsgGenerator
 
-from .acquisitions import CLEANING_BEAM, CRYO_DEPTH_PROFILE, CRYO_IMAGE, CRYO_LINE_SCAN, Acquisition, configuration
-from .interlocks import ImagingInterlock, require_cold_stage
+from simslab.errors import InterlockError
+
+from .acquisitions import (
+    CLEANING_BEAM,
+    CRYO_DEPTH_PROFILE,
+    CRYO_IMAGE,
+    CRYO_LINE_SCAN,
+    Acquisition,
+    configuration,
+    expected_dose_ions_per_m2,
+)
+from .awaiting import call_async
+from .interlocks import ImagingInterlock, read_value, require_cold_stage
 from .metadata import run_metadata
 from .safety import safe_on_failure
 from .suspenders import imaging_suspenders
 
-__all__ = ["acquire", "acquisition_block", "clean_surface", "sims_image", "sims_line_scan", "sims_depth_profile"]
+__all__ = ["acquire", "acquisition_block", "require_dose_budget", "clean_surface", "sims_image", "sims_line_scan", "sims_depth_profile"]
 
 SUSPENSION_RESUME_S = 120.0
 """Default wait after a suspension's cause cleared before the acquisition is taken again (s)."""
 
 
 def acquire(detector: Any, stream: str, *, interlock: ImagingInterlock | None = None,
-            readables: Sequence[Any] = ()) -> MsgGenerator[None]:
+            readables: Sequence[Any] = (), acquisition: Acquisition | None = None) -> MsgGenerator[None]:
     """Take one acquisition with the detector's present configuration into ``stream`` (inside a run).
 
     A checkpoint comes first (a suspension takes the acquisition again); with an interlock
-    the stage must be at its imaging temperature (else InterlockError). ``readables`` are
-    read into the same event after the acquisition.
+    the stage must be at its imaging temperature, and with ``acquisition`` (its settings) a
+    detector keeping a dose ledger must have room in its region's budget (else InterlockError).
+    ``readables`` are read into the same event after the acquisition.
     """
     yield from bps.checkpoint()
     if interlock is not None:
         yield from require_cold_stage(interlock)
+    if acquisition is not None:
+        yield from require_dose_budget(detector, acquisition)
     yield from bps.trigger_and_read([detector, *readables], name=stream)
+
+
+def require_dose_budget(detector: Any, acquisition: Acquisition) -> MsgGenerator[None]:
+    """Refuse (InterlockError) an acquisition that would take its region past the detector's dose budget.
+
+    Applies to a detector with a ``dose`` signal (the region's accumulated ions/m^2) and a
+    ``settings.dose_budget_ions_per_m2``; others have no ledger and pass.
+    """
+    budget = getattr(getattr(detector, "settings", None), "dose_budget_ions_per_m2", None)
+    if budget is None or not hasattr(detector, "dose"):
+        return
+    expected = expected_dose_ions_per_m2(acquisition)
+
+    async def check() -> None:
+        spent = await read_value(detector.dose)
+        if spent + expected > budget:
+            raise InterlockError(
+                f"{acquisition.kind} refused: region {acquisition.region!r} has {spent:.3g} ions/m^2, this "
+                f"{acquisition.kind} adds {expected:.3g}, above the dose budget {budget:.3g} ions/m^2"
+            )
+
+    yield from call_async(check)
 
 
 def acquisition_block(detector: Any, acquisition: Acquisition | None, stream: str, *,
@@ -56,10 +92,12 @@ def acquisition_block(detector: Any, acquisition: Acquisition | None, stream: st
 
     def take() -> MsgGenerator[None]:
         for _ in range(repeat):
-            yield from acquire(detector, stream, interlock=interlock)
+            yield from acquire(detector, stream, interlock=interlock, acquisition=acquisition)
 
     plan = bpp.stage_wrapper(take(), [detector])
     if interlock is not None:
+        # refuse a warm stage before the suspenders are installed: they would wait for it forever
+        yield from require_cold_stage(interlock)
         plan = bpp.suspend_wrapper(plan, imaging_suspenders(interlock, detector, resume_after_s))
     yield from plan
 

@@ -109,7 +109,13 @@ def require_sample_at(location: Any, expected: str, action: str) -> MsgGenerator
 
 
 async def read_value(signal: Any) -> Any:
-    """Return the value of a single-value readable (ophyd-async or classic ophyd)."""
+    """Return the present value of a single-value readable (ophyd-async or classic ophyd).
+
+    An ophyd-async signal is read past its cache: while monitored, the cached reading is as
+    old as its last change beyond the monitor's deadband.
+    """
+    if hasattr(signal, "get_value"):
+        return await signal.get_value(cached=False)
     reading = signal.read()
     if inspect.isawaitable(reading):
         reading = await reading

@@ -70,7 +70,9 @@ def operando_cycling(potentiostat: Any, sims: Any, clock: Any, *, cycling: Cycli
         time_s, charge_c = yield from _time_and_charge(potentiostat)
         tracker.taken(time_s, charge_c)
         for region in regions:
-            yield from bps.configure(sims, region=region)
+            # set, not configure: reconfiguring re-emits every stream's descriptor (and bluesky 1.15
+            # fails to when another stream was created since); each event names its region
+            yield from bps.mv(sims.region, region)
             spent = yield from bps.rd(sims.dose)
             log.note(charge_end=math.nan, time_end=math.nan, voltage_end=math.nan, cycle=phase.cycle, cell_step=phase.kind, reason=trigger, region=region,
                      expected_dose=expected, dose_before=spent, dose_budget=dose_budget_ions_per_m2)
@@ -128,7 +130,11 @@ def _image(sims: Any, potentiostat: Any, log: OperandoLog) -> MsgGenerator[None]
 
 
 def _time_and_charge(potentiostat: Any) -> MsgGenerator[tuple[float, float]]:
-    reading = yield from bps.read(potentiostat.charge)
-    value = next(iter(reading.values()))
-    return value["timestamp"], value["value"]
+    """Return (time on the session clock in s, charge in C) read from the potentiostat now."""
+
+    async def fresh() -> dict:
+        return await potentiostat.charge.read(cached=False)  # the monitor's cache may be minutes old
+
+    reading = next(iter((yield from call_async(fresh)).values()))
+    return reading["timestamp"], reading["value"]
 

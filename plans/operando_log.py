@@ -58,7 +58,8 @@ class OperandoLog(StandardReadable):
         await self._mark("end")
 
     async def _mark(self, edge: str) -> None:
-        charge, voltage = await asyncio.gather(*(signal.read() for signal in self._sources))
+        # uncached: a monitored signal's cached reading is as old as its last change past the deadband
+        charge, voltage = await asyncio.gather(*(signal.read(cached=False) for signal in self._sources))
         reading = next(iter(charge.values()))
         self.note(**{f"charge_{edge}": reading["value"], f"time_{edge}": reading["timestamp"],
                      f"voltage_{edge}": next(iter(voltage.values()))["value"]})

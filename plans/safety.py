@@ -28,7 +28,7 @@ def safe_on_failure(plan: MsgGenerator[Any], devices: Iterable[Any]) -> MsgGener
     devices = list(devices)
 
     def except_plan(error: BaseException) -> MsgGenerator[None]:
-        logger.error("plan failed (%s): putting %s in the safe state", error,
+        logger.error("plan failed (%r): putting %s in the safe state", error,
                      ", ".join(d.name for d in devices))
         yield from make_safe(devices)
 
@@ -69,9 +69,11 @@ async def put_in_safe_state(devices: Iterable[Any]) -> list[str]:
 
 
 async def _safe(device: Any) -> None:
-    action = getattr(device, "safe_state", None) or getattr(device, "stop", None)
-    if action is None:
-        return
-    result = action()
-    if inspect.isawaitable(result):
-        await result
+    """Stop the device's action quietly (its status succeeds, so the RunEngine does not see a new
+    failure masking the one that brought us here), then call its safe state."""
+    for action in (getattr(device, "stop", None), getattr(device, "safe_state", None)):
+        if action is None:
+            continue
+        result = action(success=True) if action is getattr(device, "stop", None) else action()
+        if inspect.isawaitable(result):
+            await result

@@ -14,6 +14,7 @@ published defaults of ``simslab.plans``.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,8 +63,8 @@ MONITORABLE = {"stage": "temperature", "furnace": "temperature", "potentiostat":
 ROOM_TEMPERATURE_K = 295.15
 TRANSFER_ESTIMATE_S = 600.0
 """A transfer takes about 10 min (the simulated lab uses its ``twin.transfer_s``)."""
-THERMAL_LAG_S = 1800.0
-"""Allowance for a temperature to catch up with its ramp before it settles (estimates only)."""
+THERMAL_LAG_S = 600.0
+"""Allowance for the furnace's overshoot to die out after its ramp (estimates only)."""
 
 
 class _Spec(BaseModel):
@@ -340,43 +341,59 @@ def plan_steps(campaign: Campaign, profile: Profile | None = None) -> list[Plann
 
 
 class _Estimates:
-    """Duration estimates in s from the spec and, when given, the profile's ramps and settle times."""
+    """Duration estimates in s from the spec and, when given, the profile.
+
+    Temperatures approach their setpoint as first-order systems: a change of dT takes the
+    longer of the ramp (dT / rate) and tau * ln(dT / tolerance), plus the settle dwell. The
+    time constants are the twin's in simulation, else typical values (stage 15 min, furnace
+    50 min).
+    """
 
     def __init__(self, campaign: Campaign, profile: Profile | None):
         self.campaign = campaign
-        self.transfer_s = profile.twin.transfer_s if profile is not None and profile.simulated else TRANSFER_ESTIMATE_S
-        devices = profile.devices if profile is not None else None
-        self.stage_ramp = devices.stage.limits.max_ramp_k_per_s if devices else 0.5
-        self.stage_dwell = devices.stage.settle.dwell_s if devices else 120.0
-        self.furnace_ramp = devices.furnace.limits.max_ramp_k_per_s if devices else 0.2
-        self.furnace_dwell = devices.furnace.settle.dwell_s if devices else 300.0
-        stage_setting = devices.stage.imaging_temperature_k if devices else 163.15
-        self.imaging_k = campaign.imaging.temperature_k or stage_setting
+        simulated = profile is not None and profile.simulated
+        self.transfer_s = profile.twin.transfer_s if simulated else TRANSFER_ESTIMATE_S
+        self.stage_tau_s = profile.twin.stage.time_constant_s if simulated else 900.0
+        self.furnace_tau_s = profile.twin.furnace.time_constant_s if simulated else 3000.0
+        devices = (profile or Profile(name="estimates")).devices
+        self.stage, self.furnace = devices.stage, devices.furnace
+        self.imaging_k = campaign.imaging.temperature_k or devices.stage.imaging_temperature_k
+
+    @staticmethod
+    def _change(delta_k: float, ramp: float, tau_s: float, settle: Any) -> float:
+        delta_k = abs(delta_k)
+        approach = tau_s * math.log(max(delta_k / settle.tolerance_k, 1.0))
+        return max(delta_k / ramp, approach) + settle.dwell_s
 
     def _stage_change(self, delta_k: float) -> float:
-        return abs(delta_k) / self.stage_ramp + self.stage_dwell + THERMAL_LAG_S
-
-    def _furnace_change(self, delta_k: float, ramp: float | None = None) -> float:
-        return abs(delta_k) / (ramp or self.furnace_ramp) + self.furnace_dwell + THERMAL_LAG_S
+        return self._change(delta_k, self.stage.limits.max_ramp_k_per_s, self.stage_tau_s, self.stage.settle)
 
     def cryo_sims(self) -> float:
         imaging = sum(acquisition_duration_s(a) for a in self.campaign.imaging.acquisitions().values())
         warm = self._stage_change(self.campaign.imaging.unload_temperature_k - self.imaging_k)
-        return self.stage_dwell + imaging + warm + self.transfer_s
+        return self.stage.settle.dwell_s + imaging + warm + self.transfer_s
 
     def exchange(self, ex: ExchangeSpec) -> float:
         return ex.duration_s + 2 * self.transfer_s
 
     def anneal(self, step: AnnealStep) -> float:
-        heat = self._furnace_change(step.temperature_k - ROOM_TEMPERATURE_K, step.ramp_k_per_s)
-        cool = self._furnace_change(step.temperature_k - step.cool_to_k, step.ramp_k_per_s)
+        ramp = step.ramp_k_per_s or self.furnace.limits.max_ramp_k_per_s
+        settle = self.furnace.settle
+        heat = (step.temperature_k - ROOM_TEMPERATURE_K) / ramp + settle.dwell_s + THERMAL_LAG_S
+        above_room = max(step.cool_to_k - ROOM_TEMPERATURE_K, settle.tolerance_k)
+        natural_s = self.furnace_tau_s * math.log(max((step.temperature_k - ROOM_TEMPERATURE_K) / above_room, 1.0))
+        cool = max((step.temperature_k - step.cool_to_k) / ramp, natural_s) + settle.dwell_s
         return 2 * self.transfer_s + heat + step.duration_s + cool
 
     def storage(self, step: StorageStep) -> float:
         return step.duration_s + 2 * self.transfer_s
 
     def operando(self, step: OperandoStep) -> float:
-        return step.cycling.estimated_duration_s()
+        """Cycling time plus the image sets taken with the cell at rest (at the start and each step's end)."""
+        schedule, phases = step.imaging.schedule, step.cycling.phases()
+        resting_sets = int(schedule.at_start) + (len(phases) if schedule.at_step_end else 0)
+        set_s = len(step.imaging.regions) * acquisition_duration_s(step.imaging.image)
+        return step.cycling.estimated_duration_s() + resting_sets * set_s
 
 
 def _duration(seconds: float) -> str:

@@ -113,10 +113,10 @@ class CatalogServer:
         return self.process.wait()
 
     def stop(self, timeout_s: float = 15.0) -> None:
-        """Stop the server (SIGINT, as Ctrl-C would; SIGKILL after ``timeout_s``)."""
+        """Stop the server (SIGTERM: uvicorn shuts down gracefully; SIGKILL after ``timeout_s``)."""
         if self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGINT)
+        self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout_s)
         except subprocess.TimeoutExpired:

@@ -161,6 +161,8 @@ def serve(
     profile: Annotated[Path, typer.Option("--profile", "-p", help="profile whose catalog is a tiled server")],
 ) -> None:
     """Run the profile's catalog server: tiled on PostgreSQL, API key required (Ctrl-C stops it)."""
+    import signal
+
     from simslab.catalog_server import CatalogServer, redact
     from simslab.errors import CatalogError
     from simslab.profile import ServerCatalogSettings, load_profile
@@ -169,6 +171,12 @@ def serve(
     if not isinstance(settings, ServerCatalogSettings):
         raise CatalogError(f"{profile}: catalog.kind is {settings.kind!r}: serve needs a tiled server catalog "
                            "(see profiles/server-example.yaml)")
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C or a service manager: stop tiled too
+        signal.signal(signum, interrupt)
     server = CatalogServer.start(settings)
     console.print(f"catalog server on {server.uri} (key in ${settings.api_key_env}, database "
                   f"{redact(settings.serve.database_uri() or '')}); log {server.log_path}; Ctrl-C stops it",
@@ -181,7 +189,7 @@ def serve(
         server.stop()
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True})  # so that `export -1` means the latest run
 @reports_errors
 def export(
     uid: Annotated[str, typer.Argument(help="run uid, its first 8+ characters, or -1 for the latest")],
@@ -245,7 +253,8 @@ def bench(
     if not (checkout / "benchmarks" / "harness.py").is_file():
         raise SimslabError(f"simslab bench needs the benchmarks/ folder of a checkout beside {checkout / 'simslab'}: "
                            "install simslab with `pip install -e .` from the repository")
-    sys.path.insert(0, str(checkout))
+    if str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
     harness = importlib.import_module("benchmarks.harness")
     config = harness.BenchConfig.quick() if quick else harness.BenchConfig()
     try:
@@ -263,9 +272,189 @@ def bench(
     console.print(table)
     missed = [figure for figure in figures if not figure.passed]
     for figure in missed:
-        errors.print(f"{figure.name}: {figure.target} not met ({figure.about})", highlight=False)
+        reason = figure.about.splitlines()[0] if figure.about else ""
+        errors.print(f"{figure.name}: {figure.target} not met ({reason})", highlight=False)
     if missed:
         raise typer.Exit(1)
+
+
+CAMPAIGNS = Path(__file__).resolve().parent.parent / "campaigns"  # the shipped example campaigns
+CampaignOption = Annotated[Path | None, typer.Argument(help="campaign YAML (omit with --resume)")]
+
+
+@app.command(name="run")
+@reports_errors
+def run_campaign(
+    spec: CampaignOption = None,
+    resume: Annotated[str | None, typer.Option("--resume", help="continue this campaign from the catalog")] = None,
+    profile: ProfileOption = DEFAULT_PROFILE,
+    data: DataOption = None,
+) -> None:
+    """Run a campaign: print its steps with estimated durations, then run them. Ctrl-C pauses."""
+    if (spec is None) == (resume is None):
+        raise SimslabError("give a campaign file, or --resume CAMPAIGN_ID (not both)")
+    overrides = _catalog_overrides(data)
+    if resume is not None:
+        campaign, source = _campaign_from_catalog(resume, profile, data)
+        _run_with_session(campaign, profile, overrides, source=source, resume=True)
+    else:
+        from simslab.runner import load_for_run
+
+        campaign, _ = load_for_run(spec, profile, overrides)
+        _run_with_session(campaign, profile, overrides, source=str(spec), resume=False)
+
+
+@app.command()
+@reports_errors
+def confirm(
+    request_id: Annotated[str | None, typer.Argument(help="the transfer to confirm (needed if several wait)")] = None,
+    profile: ProfileOption = DEFAULT_PROFILE,
+    list_only: Annotated[bool, typer.Option("--list", help="only list the transfers waiting")] = False,
+) -> None:
+    """Confirm the sample transfer (or exchange dip) the running campaign waits for, once it is done."""
+    from simslab.devices.drivers.operator_handoff import confirm_transfer, pending_requests
+    from simslab.profile import load_profile
+
+    driver = load_profile(profile).devices.sample_handler.driver
+    if driver.kind != "operator":
+        raise SimslabError(f"profile {profile}: the sample handler is {driver.kind!r}, not operated by hand: "
+                           "nothing to confirm")
+    pending = pending_requests(driver.handoff_dir)
+    if list_only or not pending:
+        table = Table("transfer", "to", "note", "requested (UTC)")
+        for request in pending:
+            table.add_row(request.request_id, request.destination, request.note, _utc(request.requested_s))
+        console.print(table if pending else f"no transfer is waiting in {driver.handoff_dir}")
+        return
+    try:
+        request = confirm_transfer(driver.handoff_dir, request_id)
+    except ValueError as err:
+        raise SimslabError(str(err)) from None
+    console.print(f"confirmed transfer {request.request_id}: the sample is at [bold]{request.destination}[/bold]")
+
+
+@app.command()
+@reports_errors
+def demo(data: DataOption = None) -> None:
+    """Run campaigns/demo.yaml on the simulated lab into the embedded catalog (a minute or two)."""
+    import time
+
+    from simslab.campaign import validate_campaign
+    from simslab.profile import load_profile, load_yaml
+
+    spec = CAMPAIGNS / "demo.yaml"
+    overrides = _catalog_overrides(data)
+    content = load_yaml(spec)
+    content["campaign_id"] = f"{content['campaign_id']}-{time.strftime('%Y%m%d-%H%M%S')}"  # a fresh campaign each time
+    campaign = validate_campaign(content, load_profile(DEFAULT_PROFILE, overrides), str(spec))
+    started = time.perf_counter()
+    directory = _run_with_session(campaign, DEFAULT_PROFILE, overrides, source=str(spec), resume=False)
+    console.print(f"demo finished in {time.perf_counter() - started:.0f} s wall time")
+    report = _write_report(campaign.campaign_id, directory, data)
+    console.print(f"report: {report}" if report else "report: the analysis report module is not available yet")
+
+
+def _run_with_session(campaign: Any, profile: Path, overrides: dict, *, source: str, resume: bool) -> Path | None:
+    """Print the plan of steps, run what remains, print the outcome; return the catalog directory."""
+    from simslab.runner import CampaignRunner, open_campaign_session
+
+    session = open_campaign_session(profile, campaign, overrides=overrides, resume=resume)
+    try:
+        runner = CampaignRunner(session, campaign, source=source, resuming=resume)
+        remaining = runner.remaining()
+        if not resume and len(remaining) < len(runner.steps):
+            raise SimslabError(f"campaign {campaign.campaign_id} already has runs in the catalog: continue it with "
+                               f"--resume {campaign.campaign_id}, or give the file a new campaign_id")
+        _print_plan(runner.steps, {s.index for s in remaining})
+        outcomes = _run_steps(runner, on_step=_announce)
+        table = Table("step", "what", "run", "exit")
+        for outcome in outcomes:
+            table.add_row(str(outcome.index), outcome.label, (outcome.uid or "")[:8], outcome.exit_status)
+        console.print(table)
+        directory = getattr(session.catalog, "assets_directory", None)
+        where = directory.parent if directory is not None else "the profile's catalog"
+        console.print(f"campaign [bold]{campaign.campaign_id}[/bold]: runs in {where} "
+                      f"(simslab runs --campaign {campaign.campaign_id})")
+        return directory.parent if directory is not None else None
+    finally:
+        session.close()
+
+
+def _run_steps(runner: Any, on_step: Callable[..., None]) -> list:
+    """Run the campaign; after Ctrl-C ask whether to resume or abort the paused step."""
+    from bluesky.utils import RunEngineInterrupted
+
+    go = runner.run
+    while True:
+        try:
+            return go(on_step)
+        except RunEngineInterrupted:
+            answer = typer.prompt("paused: [r]esume or [a]bort the step?", default="r", err=True).strip().lower()
+            if answer.startswith("a"):
+                runner.abort("aborted by the operator after Ctrl-C")
+            go = runner.resume_paused
+
+
+def _print_plan(steps: list, remaining: set[int]) -> None:
+    from simslab.live import format_duration
+
+    table = Table("step", "kind", "what", "estimated", "ends after", "")
+    total = 0.0
+    for step in steps:
+        todo = step.index in remaining
+        total += step.estimated_duration_s if todo else 0.0
+        table.add_row(str(step.index), step.kind, step.label, format_duration(step.estimated_duration_s),
+                      format_duration(total) if todo else "", "" if todo else "done")
+    console.print(table)
+    console.print(f"estimated time to the end: [bold]{format_duration(total)}[/bold] (session clock)")
+
+
+def _announce(step: Any, todo: list) -> None:
+    from simslab.live import format_duration
+
+    remaining_s = sum(s.estimated_duration_s for s in todo)
+    console.print(f"[bold]step {step.index}[/bold] {step.label}: ~{format_duration(step.estimated_duration_s)}, "
+                  f"campaign ~{format_duration(remaining_s)} to go")
+
+
+def _campaign_from_catalog(campaign_id: str, profile: Path, data: Path | None) -> tuple[Any, str]:
+    """Read a campaign's spec back from the catalog (recovering interrupted runs first) and check it."""
+    from simslab.campaign import validate_campaign
+    from simslab.profile import load_profile
+    from simslab.runner import campaign_from_catalog
+
+    catalog = open_catalog(profile, data)
+    try:
+        catalog.recover()
+        spec, source = campaign_from_catalog(catalog, campaign_id)
+    finally:
+        catalog.close()
+    return validate_campaign(spec, load_profile(profile, _catalog_overrides(data)), source), source
+
+
+def _catalog_overrides(data: Path | None) -> dict:
+    return {"catalog": {"kind": "embedded", "directory": str(data.resolve())}} if data is not None else {}
+
+
+def _write_report(campaign_id: str, directory: Path | None, data: Path | None) -> Path | None:
+    """Write the campaign report when the analysis report module exists (``write_campaign_report``)."""
+    import importlib
+    import importlib.util
+
+    if directory is None or importlib.util.find_spec("simslab.analysis.report") is None:
+        return None
+    report = importlib.import_module("simslab.analysis.report")
+    catalog = open_catalog(DEFAULT_PROFILE, data)
+    try:
+        return report.write_campaign_report(catalog, campaign_id, directory / "reports" / campaign_id)
+    finally:
+        catalog.close()
+
+
+def _utc(epoch_s: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(epoch_s, tz=timezone.utc).isoformat(timespec="seconds")
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 FORMATS = ("hdf5", "csv", "tiff")
 BLOCK_BYTES = 64 * 2**20
-_TABLE_COLUMNS = ("seq_num", "time")
+_CSV_LEADING_COLUMNS = ("time", "seq_num")
 
 
 def export_run(run: Any, format: str, out_dir: str | Path) -> list[Path]:
@@ -140,7 +140,7 @@ def _write_hdf5(metadata: dict, streams: list[_Stream], path: Path) -> Path:
                 if not stream.has(key):
                     continue
                 if key in stream.scalar_keys():
-                    dataset = group.create_dataset(_safe(key), data=stream.read(key))
+                    dataset = group.create_dataset(_safe(key), data=_storable(stream.read(key)))
                 else:
                     dataset = _write_blocks(group, _safe(key), stream, key)
                 _describe(dataset.attrs, data_key)
@@ -164,7 +164,7 @@ def _write_blocks(group: Any, name: str, stream: _Stream, key: str) -> Any:
 
 def _write_csv(stream: _Stream, path: Path) -> Path:
     keys = stream.scalar_keys()
-    columns = [c for c in _TABLE_COLUMNS[::-1] if stream.has(c)] + keys
+    columns = [c for c in _CSV_LEADING_COLUMNS if stream.has(c)] + keys
     data = [stream.read(c).tolist() for c in columns]
     units = {"time": "s", **{k: stream.data_keys[k].get("units") or "" for k in keys}}
     header = [f"{c} ({units[c]})" if units.get(c) else c for c in columns]
@@ -174,7 +174,7 @@ def _write_csv(stream: _Stream, path: Path) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(header)
-        writer.writerows(zip(*data))
+        writer.writerows(zip(*data, strict=True))
     return path
 
 
@@ -190,6 +190,15 @@ def _write_tiff(uid: str, stream: _Stream, key: str, path: Path) -> Path:
     pages = (page for block in stream.blocks(key) for page in block.reshape(-1, *shape[-2:]))
     tifffile.imwrite(path, pages, shape=shape, dtype=dtype, photometric="minisblack", metadata=metadata)
     return path
+
+
+def _storable(values: np.ndarray) -> np.ndarray:
+    """Text readings (a region name, a state) as HDF5 strings; numbers as they are."""
+    import h5py
+
+    if values.dtype.kind in "OUS":
+        return np.asarray([str(v) for v in values], dtype=h5py.string_dtype())
+    return values
 
 
 def _describe(attrs: Any, data_key: dict) -> None:

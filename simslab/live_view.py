@@ -54,8 +54,11 @@ class LivePublisher:
         logger.info("publishing documents to the 0MQ proxy at %s", self.address)
 
     def __call__(self, name: str, doc: dict) -> None:
-        """Publish one document (dropped by 0MQ if nobody listens)."""
-        self._publisher(name, doc)
+        """Publish one document (dropped by 0MQ if nobody listens); never raises into the RunEngine."""
+        try:
+            self._publisher(name, doc)
+        except Exception:  # the live view must never stop a campaign
+            logger.exception("live view: could not publish a %s document", name)
 
     def close(self) -> None:
         """Stop publishing and release the socket."""
@@ -297,7 +300,7 @@ def _jsonable(value: Any) -> Any:
         return value.tolist()
     if hasattr(value, "value") and hasattr(value, "name"):  # enums (ophyd-async StrictEnum readings)
         return value.value
-    raise TypeError(f"cannot publish a {type(value).__name__}")
+    return str(value)  # paths and the like: a watcher only shows them
 
 
 class LiveFigures:
@@ -346,6 +349,7 @@ class LiveFigures:
             axes.set_yticks([])
             figure.colorbar(picture, ax=axes, fraction=0.046, pad=0.04, label="counts")
         figure.suptitle(f"{stream} image {status.images_shown + 1}, run {(status.run_uid or '')[:8]}", fontsize=10)
+        figure.tight_layout()
         path = _save(figure, canvas, self.directory / "latest-image.png")
         summary = ", ".join(f"{key} sum={frame.sum():.4g} max={frame.max():.4g}" for key, frame in frames.items())
         return status.replace(images_shown=status.images_shown + 1, image_path=path, image_summary=summary,
@@ -359,7 +363,8 @@ class LiveFigures:
     def plot_cell(self, status: WatchStatus, force: bool = False) -> WatchStatus:
         """Redraw the potentiostat curve if due (every plot_interval_s, or when forced)."""
         latest = {units: values[-1] for units, _, values in self._cell.values()}
-        status = status.replace(voltage_v=latest.get("V", status.voltage_v), current_a=latest.get("A", status.current_a))
+        status = status.replace(voltage_v=latest.get("V", status.voltage_v),
+                                current_a=latest.get("A", status.current_a))
         now = time.monotonic()
         if not self._cell or (not force and now - self._last_plot < self.plot_interval_s):
             return status

@@ -97,7 +97,7 @@ def live_order(documents: Iterable[tuple[str, dict]]) -> Iterator[tuple[str, dic
     for datum in leftovers:
         yield from _announce(resources[datum["stream_resource"]], announced)
         yield "stream_datum", datum
-    for uid, resource in resources.items():
+    for resource in resources.values():
         yield from _announce(resource, announced)
     if others:
         logger.warning("re-streaming: %d documents of kinds %s passed on before the stop, order unknown",

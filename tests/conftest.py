@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.catalog_server.backends import catalog_server, catalog_settings, embedded_catalog  # noqa: F401 (fixtures)
+from tests.catalog_server.backends import (  # noqa: F401 (fixtures: both catalog backends)
+    catalog_server, catalog_settings, embedded_catalog, stored_run,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SIM_PROFILE = REPO / "profiles" / "sim.yaml"

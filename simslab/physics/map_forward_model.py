@@ -44,7 +44,7 @@ from .finite_volume import GrainDiffusion2D
 from .time_stepping import STAGE_WEIGHT, tr_bdf2_step
 from .window_profile import WindowProfile
 
-__all__ = ["QuasiStaticWindow", "SolverCounts"]
+__all__ = ["QuasiStaticWindow", "Relaxation", "SolverCounts"]
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +97,18 @@ class QuasiStaticWindow:
         self.max_factorisations = max(1, int(max_factorisations))
         self.column_smoothing_px = float(column_smoothing_px)
         self.counts = SolverCounts()
-        self._factors: list[tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]] = []
+        # (log r, solve, True when factorised from this window's own operator)
+        self._factors: list[tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], bool]] = []
         self._operator: tuple[tuple[float, ...], sp.csr_matrix] | None = None
-        self._recent: dict[str, list[np.ndarray]] = {"edges": [], "source": []}
+        self._recent: dict[str, list[np.ndarray]] = {"edges": [], "source": [], "lag source": [], "lag": []}
         self._edge_response: tuple[tuple[float, ...], np.ndarray, float, np.ndarray] | None = None
+
+    def adopt_factorisations(self, other: QuasiStaticWindow) -> None:
+        """Use ``other``'s factorisations as preconditioners here (a window of the same grid whose
+        operator differs on a few faces, e.g. other normals): CG then converges in a few iterations."""
+        if other.shape != self.shape:
+            raise ValueError(f"windows differ in shape: {other.shape} and {self.shape}")
+        self._factors = [(key, solve, False) for key, solve, _ in other._factors]
 
     @property
     def has_boundaries(self) -> bool:
@@ -138,45 +146,29 @@ class QuasiStaticWindow:
         v = self._solve(ratio, -rate, "source")
         return (profile.right + (profile.left - profile.right) * phi + v).reshape(self.shape)
 
-    def relax(
-        self,
-        c: ArrayLike,
-        stretches: Sequence[tuple[float, float, ArrayLike]],
-        left: float,
-        right: float,
-        max_step_dose: float = 0.5,
-    ) -> np.ndarray:
-        """Return C after stretches in which only the bulk still moves (a cold image, a cool-down).
+    def lag(self, ratio: ArrayLike, now: WindowProfile, before: WindowProfile, interval: float) -> np.ndarray:
+        """Return the first correction (ny, nx) to the quasi-static field: the structure's lag behind its drive.
+
+        The grain-scale structure c' = C - C_w still changes as its drive does (the gradient
+        falls as the profile spreads), and a large grain behind slow boundaries follows late.
+        To first order C = C_qs + c1 with A c1 = dc'/dt; dc'/dt is taken from the quasi-static
+        structures at ``before`` and ``now``, ``interval`` apart (in units of h^2 / D_bulk).
+        """
+        phi, _, g = self._edges_solution(ratio)
+        source_change = np.broadcast_to(now.divergence(g) - before.divergence(g), self.shape).ravel()
+        v_change = self._solve(ratio, -source_change, "lag source")
+        edge_change = (now.right - before.right) + ((now.left - now.right) - (before.left - before.right)) * phi
+        column_change = np.broadcast_to(now.columns - before.columns, self.shape).ravel()
+        structure_rate = (edge_change + v_change - column_change) / interval
+        return self._solve(ratio, -structure_rate, "lag").reshape(self.shape)
+
+    def relaxation(self, stretches: Sequence[tuple[float, float, ArrayLike]], max_step_dose: float = 2.0) -> Relaxation:
+        """Return the evolution through stretches in which only the bulk still moves (a cold image).
 
         stretches: (duration_s, D_bulk / h^2 in 1/s, ratio k h / D_bulk per class) each; the
-        edges stay at ``left`` and ``right``. TR-BDF2 steps of at most ``max_step_dose`` pixel^2
-        of bulk dose keep the system well conditioned, so Jacobi-preconditioned CG solves each
-        stage in ~10 iterations without a factorisation. Meant for a few pixel^2 in total.
+        edges are held. Meant for a few pixel^2 of bulk dose in total (see :class:`Relaxation`).
         """
-        c = np.asarray(c, dtype=float).ravel().copy()
-        if c.size != self.shape[0] * self.shape[1]:
-            raise ValueError(f"field must have shape {self.shape}")
-        for duration_s, rate_per_s, ratio in stretches:
-            dose = duration_s * rate_per_s
-            if dose <= 0:
-                continue
-            steps = int(np.ceil(dose / max_step_dose))
-            dt = duration_s / steps
-            operator = rate_per_s * self._grid.operator(1.0, np.asarray(_key(ratio, self.boundary_classes)))
-            source = rate_per_s * self._grid.source(1.0, {"left": left, "right": right})
-            matrix = (sp.identity(c.size, format="csr") - (STAGE_WEIGHT * dt) * operator).tocsr()
-            inverse_diagonal = 1.0 / matrix.diagonal()
-
-            def solve(rhs: np.ndarray, matrix=matrix, inverse_diagonal=inverse_diagonal) -> np.ndarray:
-                x, iterations, converged = _pcg(matrix, inverse_diagonal.__mul__, rhs, np.zeros_like(rhs), self.tolerance * 1e-2, 200)
-                self.counts.cg_iterations += iterations
-                if not converged:
-                    raise ArithmeticError(f"Jacobi CG did not converge in {iterations} iterations")
-                return x
-
-            for _ in range(steps):
-                c = tr_bdf2_step(c, dt, operator.dot, solve, (source, source, source))
-        return c.reshape(self.shape)
+        return Relaxation(self._grid, stretches, max_step_dose, self.tolerance * 1e-2, self.counts)
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -197,15 +189,15 @@ class QuasiStaticWindow:
         key = _key(ratio, self.boundary_classes)
         log_key = np.log(np.maximum(key, 1e-300))
         matrix = self._matrix(key)
-        nearest, distance = None, np.inf
-        for log_factor, solve in self._factors:
+        nearest, distance, own = None, np.inf, False
+        for log_factor, solve, exact in self._factors:
             gap = float(np.max(np.abs(log_factor - log_key)))
-            if gap < distance:
-                nearest, distance = solve, gap
-        if nearest is not None and distance == 0.0:
+            if gap < distance or (gap == distance and exact):
+                nearest, distance, own = solve, gap, exact
+        if nearest is not None and distance == 0.0 and own:
             x = nearest(rhs)
             self.counts.direct_solves += 1
-        elif nearest is not None and distance < _FAR_LOG_RATIO:
+        elif nearest is not None and (distance < _FAR_LOG_RATIO or not own):
             x0 = _galerkin_start(matrix, rhs, self._recent[kind])
             x, iterations, converged = _pcg(matrix, nearest, rhs, x0, self.tolerance, self.max_cg_iterations)
             self.counts.cg_iterations += iterations
@@ -229,9 +221,57 @@ class QuasiStaticWindow:
         lu = spla.splu(matrix.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
         self.counts.factorisations += 1
         self.counts.direct_solves += 1
-        self._factors.append((log_key, lu.solve))
+        self._factors.append((log_key, lu.solve, True))
         del self._factors[: -self.max_factorisations]
         return lu.solve
+
+
+class Relaxation:
+    """A cold stretch's full 2D evolution, prepared once: TR-BDF2 with Jacobi-preconditioned CG.
+
+    Steps of at most ``max_step_dose`` pixel^2 of bulk dose (2 keeps the field within ~1e-5
+    of finely stepped results) leave I - w dt A so well conditioned that CG converges in ~10
+    iterations without a factorisation; matrices are built once, so applying it to a new
+    field costs only the iterations.
+    """
+
+    def __init__(self, grid: GrainDiffusion2D, stretches, max_step_dose: float, tolerance: float, counts: SolverCounts):
+        self._tolerance = tolerance
+        self._counts = counts
+        self._edge_sources = (grid.source(1.0, {"left": 1.0, "right": 0.0}), grid.source(1.0, {"left": 0.0, "right": 1.0}))
+        self._stages = []
+        size = grid.shape[0] * grid.shape[1]
+        self.shape = grid.shape
+        self.dose_px2 = 0.0
+        for duration_s, rate_per_s, ratio in stretches:
+            dose = duration_s * rate_per_s
+            if dose <= 0:
+                continue
+            self.dose_px2 += dose
+            steps = int(np.ceil(dose / max_step_dose))
+            dt = duration_s / steps
+            operator = rate_per_s * grid.operator(1.0, np.atleast_1d(np.asarray(ratio, dtype=float)))
+            matrix = (sp.identity(size, format="csr") - (STAGE_WEIGHT * dt) * operator).tocsr()
+            self._stages.append((steps, dt, rate_per_s, operator, matrix, 1.0 / matrix.diagonal()))
+
+    def apply(self, c: ArrayLike, left: float, right: float) -> np.ndarray:
+        """Return C (ny, nx) after the stretches, with the edges held at ``left`` and ``right``."""
+        c = np.asarray(c, dtype=float).ravel().copy()
+        for steps, dt, rate, operator, matrix, inverse_diagonal in self._stages:
+            source = rate * (left * self._edge_sources[0] + right * self._edge_sources[1])
+
+            def solve(rhs: np.ndarray, matrix=matrix, inverse_diagonal=inverse_diagonal) -> np.ndarray:
+                x, iterations, converged = _pcg(
+                    matrix, inverse_diagonal.__mul__, rhs, np.zeros_like(rhs), self._tolerance, 200
+                )
+                self._counts.cg_iterations += iterations
+                if not converged:
+                    raise ArithmeticError(f"Jacobi CG did not converge in {iterations} iterations")
+                return x
+
+            for _ in range(steps):
+                c = tr_bdf2_step(c, dt, operator.dot, solve, (source, source, source))
+        return c.reshape(self.shape)
 
 
 def _face_conductances(drops: np.ndarray, flux: float, smoothing_px: float) -> np.ndarray:

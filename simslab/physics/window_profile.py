@@ -32,7 +32,8 @@ from .diffusion_1d import Diffusion1D, DoseClock, geometric_faces
 from .time_stepping import GAMMA, STAGE_WEIGHT, tr_bdf2_step
 
 __all__ = [
-    "ProfileStretch", "EdgeHistory", "WindowProfile", "LongRangeWindow", "uniform_face_rates", "FINEST_CELL_M", "COARSEST_CELL_M",
+    "ProfileStretch", "EdgeHistory", "WindowProfile", "LongRangeWindow", "uniform_face_rates",
+    "FINEST_CELL_M", "COARSEST_CELL_M",
 ]
 
 FINEST_CELL_M = 0.2e-6
@@ -65,6 +66,13 @@ class EdgeHistory:
     right: np.ndarray
     line_x_m: np.ndarray
     line_c: np.ndarray
+
+    def steps_until(self, fraction: float) -> int:
+        """Return how many steps end at or before ``fraction`` of the history's duration (at least 1, at most all but 1)."""
+        ends = np.cumsum(self.step_s)
+        if ends.size < 2:
+            return ends.size
+        return int(np.clip(np.searchsorted(ends, fraction * ends[-1], side="right"), 1, ends.size - 1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +116,8 @@ class LongRangeWindow:
             raise ValueError(f"need pixel_size_m > 0 and columns >= 2, got {pixel_size_m}, {columns}")
         if not (0 <= window_origin_m and window_origin_m + width < sample_length_m):
             raise ValueError(
-                f"the window [{window_origin_m}, {window_origin_m + width}] m must lie inside the sample [0, {sample_length_m}] m"
+                f"the window [{window_origin_m}, {window_origin_m + width}] m must lie inside the sample "
+                f"[0, {sample_length_m}] m"
             )
         for name, value in (("natural_fraction", natural_fraction), ("surface_fraction", surface_fraction)):
             if not 0 <= value <= 1:
@@ -153,18 +162,33 @@ class LongRangeWindow:
         (D_w / h^2 in 1/s for a uniform window; the first and last are the edge faces, whose
         distance is half a pixel, so a uniform window has twice the rate there).
         """
+        return self.window_profiles(edges, face_rates_per_s, [edges.step_s.size])[0]
+
+    def window_profiles(
+        self, edges: EdgeHistory, face_rates_per_s: ArrayLike, after_steps: Sequence[int]
+    ) -> list[WindowProfile]:
+        """Return the window's states after each number of steps in ``after_steps`` (ascending)."""
         rates = np.asarray(face_rates_per_s, dtype=float)
         if rates.ndim != 2 or rates.shape[1] != self.columns + 1:
             raise ValueError(f"face_rates_per_s must have shape (stretches, {self.columns + 1}), got {rates.shape}")
         if edges.stretch.size and (rates.shape[0] <= edges.stretch.max() or np.any(~(rates[np.unique(edges.stretch)] > 0))):
             raise ValueError("face_rates_per_s needs values > 0 for every stretch of the edge history")
+        wanted = sorted(int(n) for n in after_steps)
+        if wanted and not 0 <= wanted[0] <= wanted[-1] <= edges.step_s.size:
+            raise ValueError(f"after_steps must lie in 0..{edges.step_s.size}, got {after_steps}")
         c = np.full(self.columns, self.natural_fraction)
-        for n, (dt, owner) in enumerate(zip(edges.step_s, edges.stretch)):
+        states = []
+        for n in range(edges.step_s.size + 1):
+            while wanted and wanted[0] == n:
+                states.append(WindowProfile(c.copy(), float(edges.left[n]), float(edges.right[n])))
+                wanted.pop(0)
+            if not wanted or n == edges.step_s.size:
+                break
             start = (edges.left[n], edges.right[n])
             end = (edges.left[n + 1], edges.right[n + 1])
             middle = tuple(a + GAMMA * (b - a) for a, b in zip(start, end))
-            c = _window_step(c, dt, rates[owner], (start, middle, end))
-        return WindowProfile(c, float(edges.left[-1]), float(edges.right[-1]))
+            c = _window_step(c, edges.step_s[n], rates[edges.stretch[n]], (start, middle, end))
+        return states
 
     def _edge(self, line: np.ndarray, side: int) -> float:
         return float(np.interp(self.edges_m[side], self._line.centres_m, line))

@@ -3,7 +3,8 @@
 ``catalog_server`` (session-scoped) starts a private PostgreSQL cluster with the project's own
 ``scripts/postgres.sh`` and the catalog server with :class:`simslab.catalog_server.CatalogServer`,
 on free ports, from ``profiles/server-example.yaml`` with overrides, and tears both down.
-``catalog_settings`` runs a test once per backend; the server case is marked ``server``.
+``catalog_settings`` runs a test once per backend; the server case is marked ``server``;
+``stored_run`` is one run per backend that tests only read.
 
 Without PostgreSQL binaries (and no way to install them) the server cases skip with the reason,
 unless SIMSLAB_REQUIRE_SERVER_TESTS=1 (CI), where they fail.
@@ -18,14 +19,15 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from simslab.catalog import Catalog
 from simslab.catalog_server import CatalogServer
 from simslab.profile import CatalogSettings, EmbeddedCatalogSettings, ServerCatalogSettings, load_profile
+from tests.catalog_server.lab_runs import RecordedRun, record_operando_run
 
 REPO = Path(__file__).resolve().parents[2]
 POSTGRES_SCRIPT = REPO / "scripts" / "postgres.sh"
@@ -99,13 +101,28 @@ def catalog_settings(request: pytest.FixtureRequest, data_dir: Path) -> CatalogS
     return _settings_of(request)
 
 
-@contextmanager
-def backend_settings(request: pytest.FixtureRequest, directory: Path) -> Iterator[CatalogSettings]:
-    """The settings of the backend ``request.param`` names, with $SIMSLAB_DATA set to ``directory``
-    (journals go there) for as long as the context lasts: for module-scoped fixtures."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SIMSLAB_DATA", str(directory))
-        yield _settings_of(request)
+@dataclass(frozen=True)
+class StoredRun:
+    """A run stored in a backend's catalog (left open for the session) and what went live."""
+
+    backend: str
+    settings: CatalogSettings
+    catalog: Catalog
+    recorded: RecordedRun
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def stored_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoredRun]:
+    """One operando run (3 images, 3 monitors) per backend, shared by every test that only reads it."""
+    settings = _settings_of(request)
+    with pytest.MonkeyPatch.context() as patch:  # a server catalog's journals go to $SIMSLAB_DATA
+        patch.setenv("SIMSLAB_DATA", str(tmp_path_factory.mktemp("stored-run")))
+        catalog = Catalog.open(settings)
+    try:
+        recorded = record_operando_run(catalog.writer(), catalog.assets_directory, images=3, seed=3)
+        yield StoredRun(request.param, settings, catalog, recorded)
+    finally:
+        catalog.close()
 
 
 def _settings_of(request: pytest.FixtureRequest) -> CatalogSettings:

@@ -38,7 +38,8 @@ class RecordedRun:
 
 class CountImager:
     """A detector writing one count image per mass to HDF5 per trigger (bluesky's
-    WritesStreamAssets, as simslab's ToF-SIMS does); also reads the accumulated dose."""
+    WritesStreamAssets, as simslab's ToF-SIMS does); also reads the accumulated dose and the
+    region imaged (a text reading)."""
 
     def __init__(self, directory: Path, seed: int, name: str = "sims"):
         self.name, self.parent = name, None
@@ -80,10 +81,13 @@ class CountImager:
                       "mass_label": label, "mass_u": mass_u}
                 for label, (key, mass_u) in MASSES.items()}
         keys[f"{self.name}-dose"] = {"source": "sim", "shape": [], "dtype": "number", "units": "ions/m^2"}
+        keys[f"{self.name}-acquired_region"] = {"source": "sim", "shape": [], "dtype": "string", "units": ""}
         return keys
 
     def read(self) -> dict[str, dict]:
-        return {f"{self.name}-dose": {"value": 2.5e15 * self._written, "timestamp": time.time()}}
+        now = time.time()
+        return {f"{self.name}-dose": {"value": 2.5e15 * self._written, "timestamp": now},
+                f"{self.name}-acquired_region": {"value": f"region-{'AB'[self._written % 2]}", "timestamp": now}}
 
     def describe_configuration(self) -> dict:
         return {}
@@ -108,12 +112,14 @@ class CountImager:
 
 
 def record_operando_run(writer: Callable[[str, dict], None], assets: Path, images: int = 3, seed: int = 1,
-                        md: dict[str, Any] | None = None, run_engine: RunEngine | None = None) -> RecordedRun:
+                        md: dict[str, Any] | None = None, run_engine: RunEngine | None = None,
+                        monitors: bool = True) -> RecordedRun:
     """Run a small operando plan through ``writer`` (and a recorder); return what went live.
 
     Before each image the stage temperature and the cell's voltage and current change, so each
     monitored stream holds ``images + 1`` readings (the first is the value when monitoring starts).
     ``run_engine``: one with more subscribers (e.g. a live publisher), else a fresh one.
+    ``monitors=False``: images only (each stream costs the catalog several writes).
     """
     run_engine = run_engine or RunEngine({}, call_returns_result=True)
     documents: list[tuple[str, dict]] = []
@@ -125,7 +131,7 @@ def record_operando_run(writer: Callable[[str, dict], None], assets: Path, image
     metadata = {"campaign_id": "operando-test", "step": {"index": 0, "kind": "operando"},
                 "sample": {"id": "LLZO-1"}, **(md or {})}
 
-    @bpp.monitor_during_decorator([stage, voltage, current])
+    @bpp.monitor_during_decorator([stage, voltage, current] if monitors else [])
     @bpp.stage_decorator([imager])
     @bpp.run_decorator(md=metadata)
     def operando_imaging():

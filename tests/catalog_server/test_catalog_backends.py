@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-import pytest
 from bluesky_tiled_plugins import TiledWriter
 
 from simslab.catalog import INTERRUPTED_REASON, Catalog
@@ -20,15 +19,10 @@ from tests.catalog_server.lab_runs import MASSES, record_operando_run, same_reso
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_run_written_here_reads_back_identical_in_another_process(catalog_settings) -> None:
-    catalog = Catalog.open(catalog_settings)
-    try:
-        recorded = record_operando_run(catalog.writer(), catalog.assets_directory, images=3)
-    finally:
-        catalog.close()
-
+def test_run_written_here_reads_back_identical_in_another_process(stored_run) -> None:
+    recorded = stored_run.recorded
     reader = subprocess.run(
-        [sys.executable, "-m", "tests.catalog_server.read_run", catalog_settings.model_dump_json(), recorded.uid],
+        [sys.executable, "-m", "tests.catalog_server.read_run", stored_run.settings.model_dump_json(), recorded.uid],
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )
     assert reader.returncode == 0, reader.stderr[-2000:]
@@ -40,35 +34,28 @@ def test_run_written_here_reads_back_identical_in_another_process(catalog_settin
     assert served["image_sums"] == {key: int(frames.sum()) for key, frames in recorded.frames.items()}
 
 
-def test_images_come_back_bit_identical(catalog_settings) -> None:
-    catalog = Catalog.open(catalog_settings)
-    try:
-        recorded = record_operando_run(catalog.writer(), catalog.assets_directory, images=2, seed=7)
-        primary = catalog.run(recorded.uid)["primary"]
-        for key, _ in MASSES.values():
-            served = primary[key].read()
-            assert served.dtype == np.uint32
-            np.testing.assert_array_equal(served, recorded.frames[key])
-    finally:
-        catalog.close()
+def test_images_come_back_bit_identical(stored_run) -> None:
+    primary = stored_run.catalog.run(stored_run.recorded.uid)["primary"]
+    for key, _ in MASSES.values():
+        served = primary[key].read()
+        assert served.dtype == np.uint32
+        np.testing.assert_array_equal(served, stored_run.recorded.frames[key])
 
 
-def test_campaign_runs_finds_only_that_campaigns_runs(catalog_settings) -> None:
-    campaign, other = f"c-{uuid.uuid4().hex[:8]}", f"c-{uuid.uuid4().hex[:8]}"
-    catalog = Catalog.open(catalog_settings)
-    try:
-        writer = catalog.writer()
-        uids = [record_operando_run(writer, catalog.assets_directory, images=1, md={"campaign_id": campaign,
-                                    "step": {"index": i, "kind": "anneal"}}).uid for i in range(2)]
-        record_operando_run(writer, catalog.assets_directory, images=1, md={"campaign_id": other})
+def test_campaign_runs_finds_only_that_campaigns_runs(stored_run) -> None:
+    campaign = f"c-{uuid.uuid4().hex[:8]}"  # the stored run belongs to another campaign, "operando-test"
+    catalog = stored_run.catalog
+    writer = catalog.writer()
+    uids = [record_operando_run(writer, catalog.assets_directory, images=1, monitors=False,
+                                md={"campaign_id": campaign, "step": {"index": i, "kind": "anneal"}}).uid
+            for i in range(2)]
 
-        found = [run.metadata["start"]["uid"] for run in catalog.campaign_runs(campaign)]
-        summaries = {row.uid: row for row in catalog.runs()}
-    finally:
-        catalog.close()
+    found = [run.metadata["start"]["uid"] for run in catalog.campaign_runs(campaign)]
+    summaries = {row.uid: row for row in catalog.runs()}
     assert sorted(found) == sorted(uids)
     assert [summaries[uid].step_index for uid in uids] == [0, 1]
     assert all(summaries[uid].exit_status == "success" for uid in uids)
+    assert summaries[stored_run.recorded.uid].campaign_id == "operando-test"
 
 
 def test_recover_rebuilds_a_run_whose_process_died(catalog_settings) -> None:

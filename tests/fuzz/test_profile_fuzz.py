@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import example, given
 from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider
 
 from simslab.clock import ManualClock
@@ -21,9 +21,10 @@ from simslab.devices import make_cryo_stage, make_furnace, make_potentiostat, ma
 from simslab.errors import SimslabError, ValidationError, ValidationErrors
 from simslab.profile import Profile, load_profile
 from simslab.session import Session
-from tests.fuzz.profile_strategies import profile_dicts, yaml_texts
+from tests.fuzz.budget import fuzz_settings
+from tests.fuzz.document_mutations import raw_files
+from tests.fuzz.profile_strategies import profile_dicts
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def no_session_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("simslab.session.Catalog.open", reached)
 
 
-@FUZZ
+@fuzz_settings(60)
 @given(profile=profile_dicts())
 def test_a_generated_profile_loads_or_raises_a_validation_error(folder: Path, profile: dict):
     path = folder / "profile.yaml"
@@ -57,8 +58,9 @@ def test_a_generated_profile_loads_or_raises_a_validation_error(folder: Path, pr
     build_devices_of(loaded)
 
 
-@FUZZ
-@given(content=yaml_texts())
+@fuzz_settings(60)
+@example(content=b"\x80")  # found by this test: a file that is not UTF-8
+@given(content=raw_files())
 def test_any_file_content_loads_or_raises_a_validation_error(folder: Path, content: bytes):
     path = folder / "raw.yaml"
     path.write_bytes(content)
@@ -68,8 +70,7 @@ def test_any_file_content_loads_or_raises_a_validation_error(folder: Path, conte
         assert isinstance(err, (ValidationError, ValidationErrors)), repr(err)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
+@fuzz_settings(20)
 @given(profile=profile_dicts(max_mutations=3))
 def test_an_invalid_profile_never_reaches_a_session_part(folder: Path, no_session_parts: None, profile: dict):
     path = folder / "session.yaml"

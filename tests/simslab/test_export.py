@@ -10,29 +10,22 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
+import yaml
 from typer.testing import CliRunner
 
-from simslab.catalog import Catalog
 from simslab.cli import app
 from simslab.errors import ValidationError
 from simslab.export import export_run
-from tests.catalog_server.backends import BACKENDS, backend_settings
-from tests.catalog_server.lab_runs import MASSES, record_operando_run
+from tests.catalog_server.lab_runs import MASSES
 
 MONITORS = {"stage-temperature_monitor": ("stage-temperature", "K"),
             "potentiostat-voltage_monitor": ("potentiostat-voltage", "V"),
             "potentiostat-current_monitor": ("potentiostat-current", "A")}
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def stored(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """One operando run stored in the catalog (per backend) and what went live."""
-    with backend_settings(request, tmp_path_factory.mktemp("export")) as settings:
-        catalog = Catalog.open(settings)
-        try:
-            yield catalog, record_operando_run(catalog.writer(), catalog.assets_directory, images=3, seed=3)
-        finally:
-            catalog.close()
+@pytest.fixture
+def stored(stored_run):
+    return stored_run.catalog, stored_run.recorded
 
 
 def test_hdf5_holds_the_whole_run_with_units(stored, tmp_path: Path) -> None:
@@ -52,6 +45,8 @@ def test_hdf5_holds_the_whole_run_with_units(stored, tmp_path: Path) -> None:
             np.testing.assert_array_equal(h5[stream][key][()], _live_values(recorded.documents, stream, key))
             assert h5[stream]["time"].attrs["units"] == "s"
         assert h5["primary"]["sims-dose"].attrs["units"] == "ions/m^2"
+        regions = [r.decode() for r in h5["primary"]["sims-acquired_region"][()]]
+        assert regions == _live_values(recorded.documents, "primary", "sims-acquired_region", cast=str)
 
 
 def test_csv_has_one_file_per_scalar_stream_with_units_in_the_header(stored, tmp_path: Path) -> None:
@@ -68,7 +63,7 @@ def test_csv_has_one_file_per_scalar_stream_with_units_in_the_header(stored, tmp
         assert [float(row[2]) for row in rows[1:]] == _live_values(recorded.documents, stream, key)
     with open(files["primary"], newline="") as table:
         header = next(csv.reader(table))
-    assert header == ["time (s)", "seq_num", "sims-dose (ions/m^2)"]  # images are left to hdf5/tiff
+    assert header == ["time (s)", "seq_num", "sims-dose (ions/m^2)", "sims-acquired_region"]  # no images
 
 
 def test_tiff_stacks_per_mass_are_bit_identical(stored, tmp_path: Path) -> None:
@@ -93,28 +88,30 @@ def test_unknown_format_is_refused_before_writing(stored, tmp_path: Path) -> Non
     assert not (tmp_path / "out").exists()
 
 
-def test_export_command_writes_files_and_reports_a_missing_run(tmp_path: Path, embedded_catalog) -> None:
-    catalog = Catalog.open(embedded_catalog)
-    try:
-        recorded = record_operando_run(catalog.writer(), catalog.assets_directory, images=1)
-    finally:
-        catalog.close()
-    data_dir = embedded_catalog.directory
+def test_export_command_writes_files_and_reports_a_missing_run(stored_run, tmp_path: Path) -> None:
+    recorded = stored_run.recorded
+    if stored_run.backend == "embedded":
+        catalog_option = ["--data", str(stored_run.settings.directory)]
+    else:  # the server's settings as a profile file, as a user would have them
+        profile = tmp_path / "server.yaml"
+        profile.write_text(yaml.safe_dump({"name": "test-server",
+                                           "catalog": json.loads(stored_run.settings.model_dump_json())}))
+        catalog_option = ["--profile", str(profile)]
     runner = CliRunner()
     done = runner.invoke(app, ["export", recorded.uid[:8], "--format", "tiff", "--out", str(tmp_path / "tiff"),
-                               "--data", str(data_dir)])
+                               *catalog_option])
     assert done.exit_code == 0, done.output
     assert sorted(Path(line).name for line in done.output.split()) == \
         sorted(f"{recorded.uid[:8]}_primary_{key}.tif" for key, _ in MASSES.values())
 
-    missing = runner.invoke(app, ["export", "deadbeef", "--out", str(tmp_path), "--data", str(data_dir)])
+    missing = runner.invoke(app, ["export", "deadbeef", "--out", str(tmp_path), *catalog_option])
     assert missing.exit_code == 2
     assert "no run 'deadbeef'" in missing.output and "Traceback" not in missing.output
 
 
-def _live_values(documents: list[tuple[str, dict]], stream: str, key: str) -> list[float]:
+def _live_values(documents: list[tuple[str, dict]], stream: str, key: str, cast: type = float) -> list:
     """A stream's readings of ``key`` in seq_num order, as the live events carried them."""
     descriptors = {doc["uid"] for name, doc in documents if name == "descriptor" and doc["name"] == stream}
     events = sorted((doc for name, doc in documents if name == "event" and doc["descriptor"] in descriptors),
                     key=lambda doc: doc["seq_num"])
-    return [float(event["data"][key]) for event in events]
+    return [cast(event["data"][key]) for event in events]

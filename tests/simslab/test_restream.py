@@ -5,22 +5,14 @@ from __future__ import annotations
 import pytest
 from bluesky.callbacks import LiveTable
 
-from simslab.catalog import Catalog
 from simslab.restream import live_order, restream, restream_run
 from simslab.run_content import content_differences, run_content
-from tests.catalog_server.backends import BACKENDS, backend_settings
-from tests.catalog_server.lab_runs import record_operando_run, same_resource_parameters
+from tests.catalog_server.lab_runs import same_resource_parameters
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def stored(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """One operando run, recorded live and stored in the catalog (per backend)."""
-    with backend_settings(request, tmp_path_factory.mktemp("restream")) as settings:
-        catalog = Catalog.open(settings)
-        try:
-            yield catalog, record_operando_run(catalog.writer(), catalog.assets_directory, images=3)
-        finally:
-            catalog.close()
+@pytest.fixture
+def stored(stored_run):
+    return stored_run.catalog, stored_run.recorded
 
 
 def test_a_bluesky_live_table_prints_the_same_from_the_catalog(stored) -> None:
