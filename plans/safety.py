@@ -16,23 +16,36 @@ from typing import Any
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
-from bluesky.utils import MsgGenerator
+from bluesky.utils import FailedStatus, MsgGenerator
 
-__all__ = ["safe_on_failure", "put_in_safe_state", "make_safe"]
+__all__ = ["safe_on_failure", "put_in_safe_state", "make_safe", "root_cause"]
 
 logger = logging.getLogger(__name__)
 
 
 def safe_on_failure(plan: MsgGenerator[Any], devices: Iterable[Any]) -> MsgGenerator[Any]:
-    """Run ``plan``; on any exception put ``devices`` in their safe state, then re-raise it."""
+    """Run ``plan``; on any exception put ``devices`` in their safe state, then raise it.
+
+    A device's failed status reaches a plan as bluesky's FailedStatus; the device's own error
+    (an InterlockError, a SensorFault ...) is raised instead, so the stop document's reason
+    is its one-line message.
+    """
     devices = list(devices)
 
     def except_plan(error: BaseException) -> MsgGenerator[None]:
-        logger.error("plan failed (%r): putting %s in the safe state", error,
-                     ", ".join(d.name for d in devices))
+        cause = root_cause(error)
+        logger.error("plan failed (%s): putting %s in the safe state", cause, ", ".join(d.name for d in devices))
         yield from make_safe(devices)
+        raise cause
 
-    return (yield from bpp.contingency_wrapper(plan, except_plan=except_plan, auto_raise=True))
+    return (yield from bpp.contingency_wrapper(plan, except_plan=except_plan, auto_raise=False))
+
+
+def root_cause(error: BaseException) -> BaseException:
+    """Return the device error inside bluesky's FailedStatus wrappers (or ``error`` itself)."""
+    while isinstance(error, FailedStatus) and isinstance(error.__cause__, Exception):
+        error = error.__cause__
+    return error
 
 
 def make_safe(devices: Iterable[Any]) -> MsgGenerator[list[str]]:
@@ -71,9 +84,13 @@ async def put_in_safe_state(devices: Iterable[Any]) -> list[str]:
 async def _safe(device: Any) -> None:
     """Stop the device's action quietly (its status succeeds, so the RunEngine does not see a new
     failure masking the one that brought us here), then call its safe state."""
-    for action in (getattr(device, "stop", None), getattr(device, "safe_state", None)):
-        if action is None:
-            continue
-        result = action(success=True) if action is getattr(device, "stop", None) else action()
-        if inspect.isawaitable(result):
-            await result
+    stop, safe_state = getattr(device, "stop", None), getattr(device, "safe_state", None)
+    if stop is not None:
+        await _maybe_await(stop(success=True))
+    if safe_state is not None:
+        await _maybe_await(safe_state())
+
+
+async def _maybe_await(result: Any) -> None:
+    if inspect.isawaitable(result):
+        await result

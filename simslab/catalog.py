@@ -103,7 +103,7 @@ class Catalog:
         from tiled.client import from_uri
 
         key = settings.api_key()
-        if key is None:
+        if not key:
             raise CatalogError(f"the tiled server {settings.uri} needs an API key: set ${settings.api_key_env}")
         try:
             client = from_uri(settings.uri, api_key=key)

@@ -3,7 +3,8 @@
 Documents re-emitted by the catalog equal the live ones in content but not in form
 (design.md): event and resource uids are synthesized, stream datums are merged into one per
 resource, tuples come back as lists, the normalizer adds ``dtype_numpy``, and the order
-differs. :func:`run_content` keeps the content and drops the form.
+differs, and stream resources come back with the catalog's own reader parameters.
+:func:`run_content` keeps the content and drops the form.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 __all__ = ["run_content", "content_differences"]
 
 _SHIPPING_FIELDS = {"uid", "filled", "dtype_numpy", "descriptor", "run_start", "stream_resource"}
+# how a reader opens an asset, which the catalog rewrites (drops chunk_shape, adds HDF5 options)
+_READER_PARAMETERS = {"chunk_shape", "swmr", "locking", "join_method"}
 
 
 def run_content(documents: Iterable[tuple[str, dict]]) -> dict[str, Any]:
@@ -49,7 +52,9 @@ def run_content(documents: Iterable[tuple[str, dict]]) -> dict[str, Any]:
             streams[descriptor_stream[doc["descriptor"]]]["events"].append(event)
         elif name == "stream_resource":
             resource_key[doc["uid"]] = doc["data_key"]
-            resources[doc["data_key"]] = _without(doc, _SHIPPING_FIELDS)
+            resource = _without(doc, _SHIPPING_FIELDS)
+            resource["parameters"] = _without(resource.get("parameters", {}), _READER_PARAMETERS)
+            resources[doc["data_key"]] = resource
         elif name == "stream_datum":
             key = resource_key[doc["stream_resource"]]
             indices.setdefault(key, set()).update(range(doc["indices"]["start"], doc["indices"]["stop"]))

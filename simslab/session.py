@@ -75,6 +75,11 @@ class Session:
         run_engine = RunEngine(_run_metadata(profile, lab), loop=clock.loop, call_returns_result=True)
         if isinstance(clock, VirtualClock):
             clock.loop.may_jump = lambda: run_engine.state == "running"
+        closers.insert(0, lambda: _stop_loop(clock.loop))  # runs last: closers run in reverse
+        if profile.live.publish:
+            from simslab.live_view import publish_documents
+
+            closers.append(publish_documents(run_engine, profile.live.publish).close)
         session = cls(profile, clock, lab, drivers, devices, run_engine, catalog, closers)
         session.call(_connect(devices.values()))
         if catalog is not None:
@@ -170,6 +175,17 @@ def _make_devices(profile: Profile, drivers: dict[str, Any], clock: Clock, asset
         "sims": make_tofsims(drivers["sims"], settings.sims, clock, sims_files),
         "sample_handler": make_sample_handler(drivers["sample_handler"], settings.sample_handler, clock),
     }
+
+
+def _stop_loop(loop: asyncio.AbstractEventLoop, timeout_s: float = 10.0) -> None:
+    """Stop the RunEngine's event loop and wait for its thread: pollers left on a loop that
+    runs on while the interpreter shuts down break its final flush of stdout (exit code 120)."""
+    from bluesky.run_engine import _ensure_event_loop_running
+
+    thread = _ensure_event_loop_running.loop_to_thread.get(loop)
+    loop.call_soon_threadsafe(loop.stop)
+    if thread is not None:
+        thread.join(timeout_s)
 
 
 async def _connect(devices: Any) -> None:

@@ -21,6 +21,11 @@ the window's own, from the flux through it held at 1 and 0 on its edges (phi, be
 column means of C follow C_w. Write C = C_right + (C_left - C_right) phi + v with
 -A_r phi = s_edges(1, 0) (once per r) and -A_r v = -div_G C_w (once per profile).
 
+Two corrections complete the picture. A large grain behind slow boundaries fills late: the
+structure lags its falling drive by ~l/k, which :meth:`QuasiStaticWindow.lag` adds to first
+order (A c1 = dc'/dt of the structure). And once the boundaries freeze (the cold image) the
+bulk may still move a few pixels: :class:`Relaxation` evolves that tail in full.
+
 Solving: a SuperLU factorisation of -A_r (~1 s at 512 x 206) is reused, directly at the same
 r (a new profile costs one solve, ~30 ms) and as the preconditioner of conjugate gradients at
 a nearby r, warm-started from the Galerkin projection onto the last solutions (a few
@@ -37,8 +42,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from scipy.ndimage import gaussian_filter1d
 from numpy.typing import ArrayLike
+from scipy.ndimage import gaussian_filter1d
 
 from .finite_volume import GrainDiffusion2D
 from .time_stepping import STAGE_WEIGHT, tr_bdf2_step
@@ -68,7 +73,8 @@ class QuasiStaticWindow:
     Normals and classes are per x-face (ny, nx-1) and y-face (ny-1, nx), as in
     :class:`~simslab.physics.finite_volume.GrainDiffusion2D` (normals in rad; None: the
     faces' own axes, no staircase correction; classes: 0..K-1, None: one class).
-    tolerance: largest error of C the iterative solves may leave (dimensionless).
+    tolerance: largest error of C the iterative solves may leave (dimensionless);
+    column_smoothing_px: scale over which column-face resistances are smoothed (about a grain).
     """
 
     def __init__(
@@ -110,11 +116,6 @@ class QuasiStaticWindow:
             raise ValueError(f"windows differ in shape: {other.shape} and {self.shape}")
         self._factors = [(key, solve, False) for key, solve, _ in other._factors]
 
-    @property
-    def has_boundaries(self) -> bool:
-        """True when at least one pixel face lies on a grain boundary."""
-        return bool(self.boundary_x.any() or self.boundary_y.any())
-
     def conductance(self, ratio: ArrayLike) -> float:
         """Return d_r = D_w / D_bulk: the window's homogenised diffusivity along x over D_bulk."""
         return self._edges_solution(ratio)[1]
@@ -123,9 +124,10 @@ class QuasiStaticWindow:
         """Return G (nx + 1,): each column face's conductance in units of D_bulk / h^2 (edge faces first and last).
 
         From phi: the flux per row F is the same through every column face, so a face's
-        conductance is F over the drop of the column means of phi across it. A 1D window with
-        these conductances reproduces the 2D window's steady column means exactly, and keeps
-        its transients close to the 2D window's where boundaries crowd in some columns.
+        conductance is F over the drop of the column means of phi across it (its resistance
+        smoothed over ``column_smoothing_px``, the total kept: see :func:`_face_conductances`).
+        A 1D window with these conductances follows the 2D window's column means where
+        boundaries crowd in some columns, which one homogenised D_w would miss.
         """
         return self._edges_solution(ratio)[2]
 

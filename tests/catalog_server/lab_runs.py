@@ -146,18 +146,3 @@ def record_operando_run(writer: Callable[[str, dict], None], assets: Path, image
             run_engine.unsubscribe(token)
     frames = {key: np.stack(stack) for key, stack in imager.frames.items()}
     return RecordedRun(result.run_start_uids[0], documents, frames)
-
-
-def same_resource_parameters(live: dict, served: dict) -> tuple[dict, dict]:
-    """Return both contents with stream-resource parameters reduced to the dataset path.
-
-    The catalog's HDF5 consolidator drops ``chunk_shape`` and adds ``swmr``, ``locking`` and
-    ``join_method`` (measured, tiled 0.2.20 / bluesky-tiled-plugins 2.0.12): storage details,
-    not content. The dataset each key points to must still agree.
-    """
-    def reduced(content: dict) -> dict:
-        resources = {key: {**doc, "parameters": {"dataset": doc["parameters"]["dataset"]}}
-                     for key, doc in content["stream_resources"].items()}
-        return {**content, "stream_resources": resources}
-
-    return reduced(live), reduced(served)

@@ -46,6 +46,8 @@ KEITHLEY_CALLS = {
     "cell_off": lambda d: d.cell_off(),
     "identify": lambda d: d.identify(),
 }
+KEITHLEY_SETUP = {"read_measurement_while_sourcing": lambda d: d.apply_current(1e-4, 3.5)}
+"""Calls made with normal replies before the fuzzed one (an output that is off is never read)."""
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +83,8 @@ def test_lake_shore_answers_or_names_itself_and_the_command(lakeshore_proxy, met
 def test_keithley_answers_or_names_itself_and_the_command(keithley_proxy, method, replies):
     settings = Keithley2450Settings(kind="keithley2450", resource=f"TCPIP::127.0.0.1::{keithley_proxy.port}::SOCKET",
                                     timeout_s=TIMEOUT_S)
-    setup = (lambda d: d.apply_current(1e-4, 3.5)) if method.endswith("_while_sourcing") else None
     fed(keithley_proxy, Keithley2450(settings, now=ManualClock(1e6).now, name="potentiostat"),
-        KEITHLEY_CALLS[method], replies, setup)
+        KEITHLEY_CALLS[method], replies, KEITHLEY_SETUP.get(method))
 
 
 def fed(proxy: ManglingProxy, driver, call, replies: list[bytes], setup=None) -> None:
