@@ -69,6 +69,7 @@ def anneal(furnace: Any, sample_handler: Any, stage: Any, *, temperature_k: floa
     )
 
     def body() -> MsgGenerator[None]:
+        yield from bps.checkpoint()  # a pause right after the run opens can be resumed
         yield from require_sample_off_cold_stage(sample_handler.location, stage.temperature, action="anneal")
         yield from transfer_sample(sample_handler, "furnace", stage_temperature=stage.temperature,
                                    note=f"anneal at {temperature_k - 273.15:.0f} C")

@@ -54,6 +54,7 @@ def cryo_sims(stage: Any, sims: Any, sample_handler: Any, *, image: Acquisition 
     )
 
     def body() -> MsgGenerator[None]:
+        yield from bps.checkpoint()  # a pause right after the run opens can be resumed
         location = yield from bps.rd(sample_handler.location)
         if location == "cryo_stage":
             yield from record_location(sample_handler)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.utils import MsgGenerator
 
@@ -57,6 +58,7 @@ def isotope_exchange(sample_handler: Any, stage: Any, *, duration_s: float, solu
     )
 
     def body() -> MsgGenerator[None]:
+        yield from bps.checkpoint()  # a pause right after the run opens can be resumed
         yield from require_sample_off_cold_stage(sample_handler.location, stage.temperature, action="exchange")
         yield from transfer_sample(sample_handler, "exchange_bath", stage_temperature=stage.temperature,
                                    note=f"dip one edge into {solution} at {temperature_k - 273.15:.0f} C")

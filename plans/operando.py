@@ -100,6 +100,7 @@ def operando_cycling(potentiostat: Any, sims: Any, clock: Any, *, cycling: Cycli
             yield from image_set("step_end", phase)
 
     def body() -> MsgGenerator[None]:
+        yield from bps.checkpoint()  # a pause right after the run opens can be resumed
         yield from ensure_connected(log)
         yield from bps.configure(sims, **configuration(acquisition))
         phases = cycling.phases()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.utils import MsgGenerator
 
@@ -45,6 +46,7 @@ def storage(sample_handler: Any, stage: Any, *, duration_s: float, temperature_k
     )
 
     def body() -> MsgGenerator[None]:
+        yield from bps.checkpoint()  # a pause right after the run opens can be resumed
         yield from require_sample_off_cold_stage(sample_handler.location, stage.temperature, action="storage")
         yield from transfer_sample(sample_handler, "storage", stage_temperature=stage.temperature,
                                    note=f"store in {atmosphere} at {temperature_k - 273.15:.0f} C")

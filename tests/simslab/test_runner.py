@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import threading
-
 import pytest
 from bluesky.utils import RunEngineInterrupted
 
@@ -108,19 +106,32 @@ def test_a_fault_in_any_instrument_ends_the_step_safe_with_the_reason(sessions, 
     _assert_safe(session)
 
 
-def _pause_soon(session, after_wall_s=1.0):
-    timer = threading.Timer(after_wall_s, session.RE.request_pause, kwargs={"defer": False})
-    timer.start()
-    return timer
+def _pause_in_step(session, index: int, stream: str = "sample_location") -> None:
+    """Press Ctrl-C (an immediate pause) at the first event of ``stream`` in step ``index``."""
+    runs: dict[str, int] = {}
+    streams: dict[str, str] = {}
+    pressed: list[bool] = []
+
+    def press(name: str, doc: dict) -> None:
+        if name == "start":
+            runs[doc["uid"]] = doc["step"]["index"]
+        elif name == "descriptor":
+            streams[doc["uid"]] = doc["name"] if runs.get(doc["run_start"]) == index else ""
+        elif name == "event" and streams.get(doc["descriptor"]) == stream and not pressed:
+            pressed.append(True)
+            session.RE.request_pause(defer=False)
+
+    session.RE.subscribe(press)
 
 
 def test_ctrl_c_pauses_and_abort_ends_the_step_safe(sessions):
     session = sessions()
     runner, docs = _runner(session, DIFFUSION)
-    _pause_soon(session)
+    _pause_in_step(session, 2, "furnace-temperature_monitor")  # Ctrl-C while the furnace heats
     with pytest.raises(RunEngineInterrupted):
         runner.run()
     paused = runner._current
+    assert paused.kind == "anneal"
     with pytest.raises(CampaignStopped, match="aborted by the operator"):
         runner.abort("aborted by the operator")
     stop = docs.stop_of()
@@ -132,7 +143,7 @@ def test_ctrl_c_pauses_and_abort_ends_the_step_safe(sessions):
 def test_ctrl_c_then_resume_finishes_the_campaign(sessions):
     session = sessions()
     runner, docs = _runner(session, DIFFUSION)
-    _pause_soon(session)
+    _pause_in_step(session, 1, "image")  # Ctrl-C while the stage is cold and imaging
     with pytest.raises(RunEngineInterrupted):
         runner.run()
     outcomes = runner.resume_paused()
@@ -143,7 +154,7 @@ def test_ctrl_c_then_resume_finishes_the_campaign(sessions):
 def test_resume_reads_the_campaign_back_and_redoes_only_unfinished_steps(sessions):
     session = sessions(with_catalog=True)
     runner, _ = _runner(session, DIFFUSION)
-    _pause_soon(session, after_wall_s=3.0)
+    _pause_in_step(session, 2)
     with pytest.raises(RunEngineInterrupted):
         runner.run()
     interrupted = runner._current
