@@ -52,12 +52,25 @@ def configure_logging(
     root.setLevel(logging.INFO)
     console_handler = RichHandler(console=errors, show_path=False, rich_tracebacks=False)
     console_handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    if not verbose:
+        console_handler.addFilter(lambda record: record.name.startswith("simslab"))
+        console_handler.setFormatter(_OneLine())
     root.addHandler(console_handler)
     directory = data_directory()
     if directory.is_dir():
         log_file = logging.FileHandler(directory / "simslab.log")
         log_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(log_file)
+
+
+class _OneLine(logging.Formatter):
+    """Console format: the message only; tracebacks stay in the log file."""
+
+    def formatException(self, ei) -> str:  # noqa: N802 (logging's name)
+        return ""
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+        return ""
 
 
 def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -35,6 +35,7 @@ class LiveProgress:
         self._runs: dict[str, tuple[TaskID, float, float | None]] = {}
         self._lock = threading.Lock()
         self._ticker: threading.Thread | None = None
+        self._wall_started: dict[str, float] = {}
 
     def __call__(self, name: str, doc: dict) -> None:
         if name == "start":
@@ -52,6 +53,7 @@ class LiveProgress:
             task = self._progress.add_task(f"{label} [{start.get('plan_name', '')}]", total=estimate or None,
                                            clock="")
             self._runs[start["uid"]] = (task, self.clock.now(), estimate)
+            self._wall_started[start["uid"]] = time.monotonic()
             if self._ticker is None:
                 self._ticker = threading.Thread(target=self._tick, name="simslab-progress", daemon=True)
                 self._ticker.start()
@@ -61,12 +63,18 @@ class LiveProgress:
             entry = self._runs.pop(stop["run_start"], None)
             if entry is None:
                 return
-            task, started, estimate = entry
+            task, started, _ = entry
             elapsed = self.clock.now() - started
-            self._progress.update(task, completed=estimate or elapsed, total=estimate or elapsed,
-                                  clock=f"{format_duration(elapsed)} {stop.get('exit_status', '')}")
+            description = self._progress.tasks[task].description if task in self._progress.task_ids else ""
+            self._progress.remove_task(task)
             if not self._runs:
                 self._progress.stop()
+            wall = time.monotonic() - self._wall_started.pop(stop["run_start"], time.monotonic())
+            self._progress.console.print(
+                f"{description}: {stop.get('exit_status', '')} after {format_duration(elapsed)}"
+                f" (wall {format_duration(wall)})" + (f" - {stop['reason']}" if stop.get("reason") else ""),
+                highlight=False, soft_wrap=True,
+            )
 
     def _tick(self) -> None:
         while True:
