@@ -65,7 +65,7 @@ class LiveProgress:
                 return
             task, started, _ = entry
             elapsed = self.clock.now() - started
-            description = self._progress.tasks[task].description if task in self._progress.task_ids else ""
+            description = next(t.description for t in self._progress.tasks if t.id == task)
             self._progress.remove_task(task)
             if not self._runs:
                 self._progress.stop()

@@ -187,6 +187,8 @@ def load_yaml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ValidationError(str(path), "<file>", None, f"a readable YAML file ({err.strerror})") from err
+    except UnicodeDecodeError as err:
+        raise ValidationError(str(path), f"byte {err.start}", None, "UTF-8 text") from err
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
