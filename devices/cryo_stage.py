@@ -29,7 +29,7 @@ from simslab.devices.drivers.protocols import LevelMeterDriver, TemperatureContr
 
 from .action import DeviceAction
 from .clocked_signal import clocked_signal_r_and_setter
-from .driver_port import DriverPort
+from .driver_port import DriverPort, SharedRead
 from .driver_signal import DriverConnector, MonitorPolicy, driver_signal_r, driver_signal_rw, driver_signal_w
 from .settings import CryoStageSettings
 from .temperature_control import (
@@ -91,6 +91,9 @@ class CryoStage(StandardReadable, Movable[float], Stoppable):
         self.settings = settings
         self._clock = clock
         port = DriverPort(driver, "stage")
+        # at_imaging_temperature and cooling_ok derive from the temperature and level readbacks:
+        # one driver call per instant serves a readback and what is derived from it
+        temperature = SharedRead(port, lambda d: d.read_temperature_k(), clock)
         limits = settings.limits
         monitor = MonitorPolicy(
             period_s=min(settings.settle.poll_s, settings.monitor_period_s),
@@ -99,8 +102,7 @@ class CryoStage(StandardReadable, Movable[float], Stoppable):
         )
         with self.add_children_as_readables(Format.HINTED_UNCACHED_SIGNAL):
             self.temperature = driver_signal_r(
-                float, port.reader(lambda d: d.read_temperature_k()), "stage:read_temperature_k", clock,
-                units="K", precision=3, monitor=monitor,
+                float, temperature.get, "stage:read_temperature_k", clock, units="K", precision=3, monitor=monitor
             )
         with self.add_children_as_readables(Format.UNCACHED_SIGNAL):
             self.setpoint = driver_signal_rw(
@@ -121,8 +123,8 @@ class CryoStage(StandardReadable, Movable[float], Stoppable):
             level_port = DriverPort(level_meter, "ln2_level_meter") if settings.level_meter is not None else None
             self.ln2_level: SignalR[float] | None = (
                 driver_signal_r(
-                    float, level_port.reader(lambda d: d.read_level_fraction()), "ln2:read_level_fraction", clock,
-                    units="fraction", precision=3, monitor=monitor,
+                    float, SharedRead(level_port, lambda d: d.read_level_fraction(), clock).get,
+                    "ln2:read_level_fraction", clock, units="fraction", precision=3, monitor=monitor,
                 )
                 if level_port is not None
                 else None

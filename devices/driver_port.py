@@ -10,7 +10,9 @@ is in memory and is called inline.
 
 Several signals reading one driver call (a potentiostat measurement, a furnace's status word)
 share it through :class:`SharedRead`: readers arriving while a call is in flight wait for that
-call instead of sending another.
+call instead of sending another. Given the session clock, a SharedRead also hands its answer
+to every reader at the same clock instant: a readback and the signals derived from it (the
+stage temperature and "at imaging temperature") then make one driver call per event.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
+
+from simslab.clock import Clock
 
 __all__ = ["DriverPort", "SharedRead", "NoDriverError"]
 
@@ -96,21 +100,36 @@ class DriverPort:
 class SharedRead(Generic[T]):
     """One driver read shared by several signals.
 
-    A reader arriving while the call is in flight waits for that same call; once it has
-    answered, the next reader starts a new one (nothing is cached beyond the call).
+    A reader arriving while the call is in flight waits for that same call. Without a
+    ``clock``, once the call has answered the next reader starts a new one (nothing is kept
+    beyond the call). With a ``clock``, a value read also serves every later reader at the
+    instant the call was made, ``clock.now()`` unchanged: one value per instant (an error is
+    not kept, so a retry at the same instant asks the driver again). Give
+    a clock only for readbacks that nothing done at the same instant can change (a measured
+    temperature or level, not a setpoint). On the virtual clock a device's ``read()`` takes no
+    time, so its signals share one call; on a wall clock instants do not repeat.
     """
 
-    def __init__(self, port: DriverPort, func: Callable[[Any], T]) -> None:
+    def __init__(self, port: DriverPort, func: Callable[[Any], T], clock: Clock | None = None) -> None:
         self._port = port
         self._func = func
+        self._clock = clock
         self._pending: asyncio.Future[T] | None = None
+        self._answer: tuple[float, T] | None = None
 
     async def get(self) -> T:
-        """Return the driver's answer, joining a call already in flight."""
+        """Return the driver's answer: this instant's, else the call in flight's, else a new call's."""
+        now = self._clock.now() if self._clock is not None else None
+        if self._answer is not None and self._answer[0] == now:
+            return self._answer[1]
+        if now is not None and not self._port.blocking:  # an in-memory driver: no call is ever in flight
+            value = await self._port.call(self._func)
+            self._answer = (now, value)
+            return value
         if self._pending is None:
             pending = asyncio.ensure_future(self._port.call(self._func))
             self._pending = pending
-            pending.add_done_callback(self._forget)
+            pending.add_done_callback(functools.partial(self._forget, now))
         # shield: a cancelled reader must not cancel the call the others wait for
         return await asyncio.shield(self._pending)
 
@@ -122,8 +141,11 @@ class SharedRead(Generic[T]):
 
         return read
 
-    def _forget(self, future: asyncio.Future[T]) -> None:
+    def _forget(self, now: float | None, future: asyncio.Future[T]) -> None:
         if self._pending is future:
             self._pending = None
-        if not future.cancelled():
-            future.exception()  # mark retrieved: every reader gets it re-raised through shield
+        if future.cancelled():
+            return
+        if future.exception() is None:  # also marks an error retrieved: readers get it through shield
+            if now is not None:
+                self._answer = (now, future.result())

@@ -26,6 +26,7 @@ from .cryo_sims import cryo_sims
 from .exchange import DEFAULT_SOLUTION, isotope_exchange
 from .imaging import acquire, acquisition_block, clean_surface, sims_depth_profile, sims_image, sims_line_scan
 from .interlocks import ImagingInterlock, require_cold_stage, require_sample_at, require_sample_off_cold_stage
+from .metadata import jsonable, run_metadata
 from .monitoring import monitor_during, monitor_stream_name
 from .operando import REFUSAL_STREAM, operando_cycling
 from .operando_schedule import CyclingProtocol, ImageSchedule, ScheduleTracker
@@ -70,6 +71,8 @@ __all__ = [
     "make_safe",
     "put_in_safe_state",
     "monitor_during",
+    "run_metadata",
+    "jsonable",
     "monitor_stream_name",
     "ImagingInterlock",
     "require_cold_stage",

@@ -18,6 +18,7 @@ from .awaiting import call_async
 from .interlocks import require_sample_at, require_sample_off_cold_stage
 from .metadata import run_metadata
 from .quench import quench_onto_stage
+from .runs import run_wrapper
 from .safety import safe_on_failure
 from .sample import transfer_sample
 from .stage import DEFAULT_IMAGING_TEMPERATURE_K
@@ -81,5 +82,5 @@ def anneal(furnace: Any, sample_handler: Any, stage: Any, *, temperature_k: floa
             yield from cool_furnace(furnace, cool_to_k)
             yield from transfer_sample(sample_handler, then_to, note="out of the furnace")
 
-    plan = bpp.monitor_during_wrapper(bpp.run_wrapper(body(), md=metadata), [furnace.temperature])
+    plan = bpp.monitor_during_wrapper(run_wrapper(body(), md=metadata), [furnace.temperature])
     return (yield from safe_on_failure(plan, [furnace, stage, sample_handler]))

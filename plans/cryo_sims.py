@@ -20,6 +20,7 @@ from .imaging import acquisition_block
 from .interlocks import ImagingInterlock
 from .metadata import run_metadata
 from .quench import quench_onto_stage
+from .runs import run_wrapper
 from .safety import safe_on_failure
 from .sample import record_location, transfer_sample
 from .stage import ROOM_TEMPERATURE_K, cool_stage, warm_stage
@@ -68,5 +69,5 @@ def cryo_sims(stage: Any, sims: Any, sample_handler: Any, *, image: Acquisition 
             yield from transfer_sample(sample_handler, unload_to, stage_temperature=stage.temperature)
 
     monitored = [stage.temperature, getattr(stage, "ln2_level", None), *monitor]
-    plan = bpp.monitor_during_wrapper(bpp.run_wrapper(body(), md=metadata), [s for s in monitored if s is not None])
+    plan = bpp.monitor_during_wrapper(run_wrapper(body(), md=metadata), [s for s in monitored if s is not None])
     return (yield from safe_on_failure(plan, [sims, stage, sample_handler]))

@@ -14,12 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 import bluesky.plan_stubs as bps
-import bluesky.preprocessors as bpp
 from bluesky.utils import MsgGenerator
 
 from .interlocks import require_sample_off_cold_stage
 from .metadata import run_metadata
 from .quench import quench_onto_stage
+from .runs import run_wrapper
 from .safety import safe_on_failure
 from .sample import transfer_sample
 from .stage import DEFAULT_IMAGING_TEMPERATURE_K, ROOM_TEMPERATURE_K
@@ -73,4 +73,4 @@ def isotope_exchange(sample_handler: Any, stage: Any, *, duration_s: float, solu
             yield from last
             yield from transfer_sample(sample_handler, then_to, note="out of the exchange bath")
 
-    return (yield from safe_on_failure(bpp.run_wrapper(body(), md=metadata), [stage, sample_handler]))
+    return (yield from safe_on_failure(run_wrapper(body(), md=metadata), [stage, sample_handler]))

@@ -31,6 +31,7 @@ from .acquisitions import (
 from .awaiting import call_async
 from .interlocks import ImagingInterlock, read_value, require_cold_stage
 from .metadata import run_metadata
+from .runs import run_wrapper
 from .safety import safe_on_failure
 from .suspenders import imaging_suspenders
 
@@ -157,11 +158,8 @@ def _single(plan_name: str, stream: str, detector: Any, acquisition: Acquisition
                             detectors=[detector.name], num_points=num,
                             acquisition=acquisition, imaging_interlock=_describe(interlock))
 
-    @bpp.run_decorator(md=metadata)
-    def run() -> MsgGenerator[None]:
-        yield from acquisition_block(detector, acquisition, stream, interlock=interlock, repeat=num)
-
-    return (yield from safe_on_failure(run(), [detector]))
+    plan = run_wrapper(acquisition_block(detector, acquisition, stream, interlock=interlock, repeat=num), metadata)
+    return (yield from safe_on_failure(plan, [detector]))
 
 
 def _describe(interlock: ImagingInterlock | None) -> dict[str, Any] | None:

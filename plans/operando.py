@@ -2,8 +2,9 @@
 
 One run. The potentiostat's voltage, current and charge are monitored over the whole run
 (streams ``potentiostat-voltage_monitor``, ``-current_monitor``, ``-charge_monitor``). Each cell
-step starts without waiting; while it runs, the plan checks the schedule every ``poll_s`` and
-takes an image set (each region once) when one is due, the current still flowing. Each image
+step starts without waiting; while it runs, the plan checks the schedule every ``poll_s`` (or
+at once when the step ends) and takes an image set (each region once) when one is due, the
+current still flowing. Each image
 is one event of the ``image`` stream: the frames, ``sims-acquired_region``, ``sims-dose``, the
 potentiostat at the image's end, and the ``operando-*`` log with the charge window it
 integrated over (charge at its start and end). An image that would take its region past the
@@ -29,6 +30,7 @@ from .cell import CellOff, start_cell_step
 from .metadata import run_metadata
 from .operando_log import OperandoLog
 from .operando_schedule import CellPhase, CyclingProtocol, ImageSchedule, ScheduleTracker
+from .runs import run_wrapper
 from .safety import safe_on_failure
 
 __all__ = ["operando_cycling", "IMAGE_STREAM", "REFUSAL_STREAM", "DEFAULT_DOSE_BUDGET_IONS_PER_M2"]
@@ -93,8 +95,8 @@ def operando_cycling(potentiostat: Any, sims: Any, clock: Any, *, cycling: Cycli
             trigger = tracker.due(phase.kind, time_s, charge_c)
             if trigger is not None:
                 yield from image_set(trigger, phase)
-            else:
-                yield from bps.sleep(poll_s)
+            else:  # wait for the next check, or less if the step ends first
+                yield from bps.wait(group=group, timeout=poll_s, error_on_timeout=False)
         yield from bps.wait(group=group)
         if schedule.at_step_end:
             yield from image_set("step_end", phase)
@@ -111,7 +113,7 @@ def operando_cycling(potentiostat: Any, sims: Any, clock: Any, *, cycling: Cycli
         yield from bps.mv(potentiostat, CellOff())
 
     monitored = [potentiostat.voltage, potentiostat.current, potentiostat.charge]
-    plan = bpp.stage_wrapper(bpp.run_wrapper(body(), md=metadata), [sims])
+    plan = bpp.stage_wrapper(run_wrapper(body(), md=metadata), [sims])
     plan = bpp.monitor_during_wrapper(plan, monitored)
     return (yield from safe_on_failure(plan, [potentiostat, sims]))
 

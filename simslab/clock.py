@@ -35,12 +35,14 @@ class Clock(Protocol):
 class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
     """An event loop whose ``time()`` is virtual and jumps over idle waits.
 
-    When the loop would otherwise block for a timer, it jumps its time to that timer, if no
-    executor call is in flight (real work such as a driver's blocking I/O holds the jump, so a
-    protocol peer answering from another thread sees a consistent world) and ``may_jump()``
-    allows it. Otherwise it waits for real and its time advances at the wall-clock pace: the
-    session allows jumps only while the RunEngine runs a plan, so an idle or paused simulated
-    lab runs in real time instead of spinning through its pollers.
+    When the loop would otherwise block for a timer, it jumps its time to that timer, if
+    ``may_jump()`` allows it and no executor call is in flight. Real work in an executor (a
+    driver's blocking I/O, the SIMS's HDF5 writes) holds the time still until it is done, so a
+    protocol peer answering from another thread sees a consistent world and the same plan gives
+    the same virtual times, whatever the work costs in wall time. When jumps are not allowed
+    the loop waits for real and its time advances at the wall-clock pace: the session allows
+    jumps only while the RunEngine runs a plan, so an idle or paused simulated lab runs in real
+    time instead of spinning through its pollers.
     """
 
     def __init__(self, start_time: float | None = None):
@@ -70,7 +72,9 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
         events = selector.select(0)
         if events:
             return events
-        if not self._in_flight and self.may_jump():
+        if self.may_jump():
+            if self._in_flight:  # time stands still until the work is done (it wakes the loop)
+                return selector.select(timeout)
             self._virtual_now += timeout
             return []
         started = time.monotonic()

@@ -265,7 +265,7 @@ class CampaignRunner:
             md["redo_of"] = redo_of
         if self.resuming:
             md["resumed"] = True
-        return md
+        return plans.jsonable(md)  # large numbers (doses) as strings: the catalog would clamp them
 
 
 def open_campaign_session(profile_path: str | Path, campaign: Campaign, *, overrides: dict[str, Any] | None = None,

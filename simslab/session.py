@@ -60,15 +60,20 @@ class Session:
         return cls.build(load_profile(path, overrides), with_catalog=with_catalog, resume_campaign=resume_campaign)
 
     @classmethod
-    def build(cls, profile: Profile, *, with_catalog: bool = True, resume_campaign: str | None = None) -> Session:
-        """Build and connect the session of an already validated profile."""
+    def build(cls, profile: Profile, *, with_catalog: bool = True, resume_campaign: str | None = None,
+              clock_start_s: float | None = None) -> Session:
+        """Build and connect the session of an already validated profile.
+
+        clock_start_s: where a virtual clock starts (epoch s; default: now), e.g. a replay starting
+        where its original's twin did (its runs' ``twin_start_s``), so that times read as data repeat.
+        """
         closers: list[Callable[[], None]] = []
         catalog = Catalog.open(profile.catalog) if with_catalog else None
         if catalog is not None:
             closers.append(catalog.close)
             catalog.recover()
         checkpoints = TwinCheckpoints(catalog.journal_directory.parent / "twin") if catalog is not None else None
-        lab, clock = _simulated_lab(profile, checkpoints, resume_campaign)
+        lab, clock = _simulated_lab(profile, checkpoints, resume_campaign, clock_start_s)
         drivers = _open_drivers(profile, lab, clock, closers)
         assets = catalog.assets_directory if catalog is not None else Path.cwd() / "simslab-assets"
         devices = _make_devices(profile, drivers, clock, assets)
@@ -121,16 +126,16 @@ class Session:
         self.close()
 
 
-def _simulated_lab(profile: Profile, checkpoints: TwinCheckpoints | None,
-                   resume_campaign: str | None) -> tuple[Any, Clock]:
+def _simulated_lab(profile: Profile, checkpoints: TwinCheckpoints | None, resume_campaign: str | None,
+                   clock_start_s: float | None = None) -> tuple[Any, Clock]:
     """Return the twin (None in a lab without one) and the clock it runs on."""
     if not profile.simulated:
-        return None, (VirtualClock() if profile.clock == "virtual" else WallClock())
+        return None, (VirtualClock(clock_start_s) if profile.clock == "virtual" else WallClock())
     from simslab.simulators.lab import SimulatedLab
 
     snapshot = checkpoints.latest(resume_campaign) if checkpoints and resume_campaign else None
     if profile.clock == "virtual":
-        clock: Clock = VirtualClock(start_time=snapshot.time_s if snapshot else None)
+        clock: Clock = VirtualClock(start_time=snapshot.time_s if snapshot else clock_start_s)
     else:
         clock = WallClock()
     lab = SimulatedLab(profile.twin, clock)
@@ -219,4 +224,5 @@ def _run_metadata(profile: Profile, lab: Any) -> dict[str, Any]:
     if lab is not None:
         md["twin"] = profile.twin.model_dump(mode="json")
         md["twin_seed"] = profile.twin.seed
+        md["twin_start_s"] = lab.start_s  # epoch s where the twin's clock started (a replay starts there too)
     return md

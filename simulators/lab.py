@@ -79,12 +79,15 @@ class SimulatedLab:
         self._history = SampleHistory(self.start_s)
         self._acquisition: Acquisition | None = None
         self._dose: dict[str, float] = dict.fromkeys(REGIONS, 0.0)
+        self._models = (self.stage, self.furnace, self.cell)
+        self._settled: tuple[float, tuple[Any, ...]] | None = None  # see _settled_at
 
     @contextmanager
     def at_now(self) -> Iterator[float]:
         """Hold the world's lock, bring it to ``clock.now()`` and yield that time (epoch s)."""
         with self._lock:
-            yield self._advance()
+            now = self.clock.now()
+            yield now if self._settled_at(now) else self._advance()
 
     # --- the tracer sample -----------------------------------------------------------------------
 
@@ -245,6 +248,7 @@ class SimulatedLab:
             acq = snapshot["acquisition"]
             self._acquisition = Acquisition.from_snapshot(acq) if acq is not None else None
             self._dose = {region: float(dose) for region, dose in snapshot["dose"].items()}
+            self._settled = None
 
     def save(self, path: str | Path) -> Path:
         """Write :meth:`snapshot` to an .npz file at ``path``; return the path written."""
@@ -265,11 +269,28 @@ class SimulatedLab:
             if event_s > now:
                 break
             self._apply_events(event_s)
-        for model in (self.stage, self.furnace, self.cell):
+        for model in self._models:
             model.advance_to(now)
         self._collect_history(now)
         self._time_s = now
+        self._settled = (now, tuple(model.state for model in self._models))
         return now
+
+    def _settled_at(self, now: float) -> bool:
+        """Return True if the world was advanced to ``now`` and no model changed since.
+
+        Then advancing again would change nothing: every event up to ``now`` is applied, the
+        models are committed and their traces collected. A device reads several signals at
+        one virtual instant, so most calls find the world settled. A model's committed state
+        is a frozen dataclass that every change replaces, hence the identity test; changes
+        to the world itself (a transfer, an acquisition) advance it explicitly.
+        """
+        settled = self._settled
+        return (
+            settled is not None
+            and settled[0] == now
+            and all(model.state is state for model, state in zip(self._models, settled[1], strict=True))
+        )
 
     def _next_event_s(self) -> float:
         times = [self.faults.next_event_s()]

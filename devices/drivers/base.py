@@ -11,8 +11,12 @@ Every real driver (Lake Shore, Keithley, Eurotherm, EmStat, ...) does its I/O th
   :class:`~simslab.errors.InstrumentError` for anything else (a garbled or refused reply).
 
 Replies are turned into values with :meth:`InstrumentDriver.parse_reply`, which names the
-reply it could not parse. Drivers speaking a text protocol hold a :class:`MessageTransport`
-(e.g. :class:`~simslab.devices.drivers.visa_transport.VisaTransport`) and use the short forms
+reply it could not parse; numbers in replies are read with :func:`parse_number` and
+:func:`parse_integer` (or :meth:`InstrumentDriver.query_number`), which accept only what an
+instrument writes: ASCII digits, a sign, a point, an exponent, and a finite result.
+
+Drivers speaking a text protocol hold a :class:`MessageTransport` (e.g.
+:class:`~simslab.devices.drivers.visa_transport.VisaTransport`) and use the short forms
 :meth:`~InstrumentDriver.write` and :meth:`~InstrumentDriver.query`.
 
 The library exceptions known here are pyvisa's, pyserial's, minimalmodbus's and the builtin
@@ -22,6 +26,8 @@ socket/OS errors; a driver on another library extends :attr:`InstrumentDriver.er
 from __future__ import annotations
 
 import logging
+import math
+import re
 import socket
 import threading
 from collections.abc import Callable
@@ -37,6 +43,8 @@ __all__ = [
     "DEFAULT_ERROR_KINDS",
     "port_lock",
     "classify_error",
+    "parse_number",
+    "parse_integer",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,6 +87,38 @@ class MessageTransport(Protocol):
     def close(self) -> None:
         """Release the port; safe to call twice."""
         ...
+
+
+def parse_number(text: str) -> float:
+    """Return the finite number an instrument wrote as ``text`` (ASCII decimal, e.g. ``+2.0E+02``).
+
+    ``text`` is the number alone (strip the reply or field first): an optional sign, digits with
+    an optional point, an optional exponent. Raises ValueError for everything else, including
+    what Python's ``float`` takes but no instrument sends: ``nan``, ``inf``, a value beyond the
+    float range (``1e999``), ``1_0``, non-ASCII digits, blanks, hexadecimal.
+    """
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(f"{_shorten(text)} is not a decimal number")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{_shorten(text)} is beyond the range of a float")
+    return value
+
+
+def parse_integer(text: str, base: int = 10) -> int:
+    """Return the integer an instrument wrote as ``text``: ASCII digits of ``base`` (10 or 16).
+
+    Base 10 allows a sign; base 16 is bare hexadecimal digits (no sign, no ``0x``). Raises
+    ValueError for anything else, including what Python's ``int`` takes: ``1_0``, non-ASCII
+    digits, blanks around the digits.
+    """
+    pattern = _INTEGER_PATTERNS.get(base)
+    if pattern is None:
+        raise ValueError(f"base = {base!r} is not allowed: 10 or 16")
+    if not pattern.fullmatch(text):
+        kind = "a decimal" if base == 10 else "a hexadecimal"
+        raise ValueError(f"{_shorten(text)} is not {kind} integer")
+    return int(text, base)
 
 
 def port_lock(port: str) -> threading.RLock:
@@ -160,6 +200,19 @@ class InstrumentDriver:
         logger.debug("%s <- %r -> %r", self.name, command, reply)
         return reply
 
+    def query_number(self, command: str, expected: str) -> float:
+        """Send a query whose reply is one finite number (see :func:`parse_number`) and return it.
+
+        ``expected`` says in words what the number is ("a temperature in kelvin"); a reply that
+        is not such a number raises InstrumentError naming this instrument, the command and
+        the reply.
+        """
+        return self.query_value(command, parse_number, expected)
+
+    def query_integer(self, command: str, expected: str) -> int:
+        """Send a query whose reply is one decimal integer (see :func:`parse_integer`) and return it."""
+        return self.query_value(command, parse_integer, expected)
+
     def query_value(self, command: str, parse: Callable[[str], T], expected: str) -> T:
         """Send a query and parse its reply; a reply ``parse`` rejects raises InstrumentError."""
         return self.parse_reply(command, self.query(command), parse, expected)
@@ -218,6 +271,17 @@ class InstrumentDriver:
 
 _registry_lock = threading.Lock()
 _port_locks: dict[str, threading.RLock] = {}
+
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER_PATTERNS = {10: re.compile(r"[+-]?[0-9]+"), 16: re.compile(r"[0-9A-Fa-f]+")}
+_SHOWN_CHARACTERS = 40
+
+
+def _shorten(text: str) -> str:
+    """Return ``repr(text)``, cut to a readable length (a reply may be thousands of digits)."""
+    if len(text) <= _SHOWN_CHARACTERS:
+        return repr(text)
+    return f"{text[:_SHOWN_CHARACTERS]!r}... ({len(text)} characters)"
 
 
 def _default_error_kinds() -> tuple[tuple[type[BaseException], ErrorKind], ...]:

@@ -173,7 +173,7 @@ class Eurotherm(InstrumentDriver):
             problem = "sensor broken" if status & (1 << STATUS_BITS["sensor_broken"]) else "PV out of range"
             raise SensorFault(self.name, _read_command(EurothermTag.STATUS, "status"), f"0x{status:04X}",
                               f"thermocouple fault: {problem}")
-        celsius = self._read_float(EurothermTag.PROCESS_VALUE, "process value")
+        celsius = self._read_float_register(EurothermTag.PROCESS_VALUE, "process value")
         if not math.isfinite(celsius):
             raise SensorFault(self.name, _read_command(EurothermTag.PROCESS_VALUE, "process value", True),
                               repr(celsius), "thermocouple fault: process value is not a number")
@@ -246,6 +246,15 @@ class Eurotherm(InstrumentDriver):
     # --- register access -------------------------------------------------------------------
 
     def _read_float(self, tag: int, what: str) -> float:
+        """Read a float register; a NaN or infinite value (a valid frame, no value) raises InstrumentError."""
+        value = self._read_float_register(tag, what)
+        if not math.isfinite(value):
+            raise InstrumentError(self.name, _read_command(tag, what, True), repr(value),
+                                  f"{what} is not a finite number")
+        return value
+
+    def _read_float_register(self, tag: int, what: str) -> float:
+        """Read a float register as it is, NaN and infinity included (the process value's sensor check)."""
         modbus = self._require_modbus(what)
         return self._transact(_read_command(tag, what, True), lambda: modbus.read_float(float_register(tag)))
 

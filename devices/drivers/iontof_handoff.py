@@ -37,15 +37,17 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field, FiniteFloat, TypeAdapter
+from typing_extensions import TypedDict
 
 from simslab.errors import InstrumentError, InstrumentTimeout, ValidationError
 
 from .base import InstrumentDriver
 from .bif6 import Bif6Image, bif6_is_complete, decode_bif6, images_for_masses, mass_window
-from .handoff_folder import read_json, write_json_atomic
+from .handoff_folder import read_document, read_json, write_json_atomic
 from .protocols import AcquisitionRequest, AcquisitionResult, AcquisitionState, Beam, MassChannel
 from .settings import IontofHandoffSettings
 
@@ -56,6 +58,7 @@ __all__ = [
     "result_images",
     "result_sidecar",
     "expected_duration_s",
+    "ResultSidecar",
     "REQUEST_SUFFIX",
     "ABORT_SUFFIX",
     "SIDECAR_SUFFIX",
@@ -71,6 +74,24 @@ FAILED_SUFFIX = ".failed.json"
 REQUEST_FORMAT = "simslab-sims-request/1"
 ELEMENTARY_CHARGE_C = 1.602176634e-19
 _OUTPUT_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+
+
+class ResultSidecar(TypedDict, total=False):
+    """The optional ``<output_name>.result.json`` beside a result: each key may be left out, none be null.
+
+    ``started_s``/``finished_s`` epoch s (else the times the driver saw), ``primary_ions`` the
+    ions delivered (else current x analysis time / e), ``depth_m`` the depth of each frame of
+    a depth profile in m, ``metadata`` anything the site adds to the run's metadata.
+    """
+
+    started_s: FiniteFloat
+    finished_s: FiniteFloat
+    primary_ions: Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+    depth_m: list[FiniteFloat]
+    metadata: dict[str, Any]
+
+
+_SIDECAR_SCHEMA = TypeAdapter(ResultSidecar)
 
 
 class IontofHandoff(InstrumentDriver):
@@ -178,14 +199,14 @@ class IontofHandoff(InstrumentDriver):
         else:
             counts, mass_axis = self.exchange(command, lambda: _read_ita(path, request))
         sidecar_path = self.settings.result_dir / f"{request.output_name}{SIDECAR_SUFFIX}"
-        sidecar = self.exchange(f"read {sidecar_path}",
-                                lambda: read_json(sidecar_path) if sidecar_path.exists() else {})
+        sidecar: ResultSidecar = self.exchange(f"read {sidecar_path}", lambda: (
+            read_document(sidecar_path, _SIDECAR_SCHEMA) if sidecar_path.exists() else {}))
         depth = sidecar.get("depth_m")
         return AcquisitionResult(
             counts=counts,
-            primary_ions=float(sidecar.get("primary_ions", _primary_ions(request))),
-            started_s=float(sidecar.get("started_s", acquisition.started_s)),
-            finished_s=float(sidecar.get("finished_s", acquisition.finished_s)),
+            primary_ions=sidecar.get("primary_ions", _primary_ions(request)),
+            started_s=sidecar.get("started_s", acquisition.started_s),
+            finished_s=sidecar.get("finished_s", acquisition.finished_s),
             depth_m=None if depth is None else np.asarray(depth, dtype=float),
             mass_axis_u=mass_axis,
             metadata={"request_id": acquisition.request_id, "result_file": str(path), "source": "iontof_handoff",

@@ -46,7 +46,7 @@ from collections.abc import Callable
 
 from simslab.devices.drivers.protocols import PotentiostatMeasurement
 
-from .base import InstrumentDriver
+from .base import InstrumentDriver, parse_integer, parse_number
 from .settings import Keithley2450Settings
 from .visa_transport import VisaTransport
 
@@ -228,7 +228,8 @@ class Keithley2450(InstrumentDriver):
 
 
 def _scpi_number(text: str) -> float:
-    value = float(text)
+    """Return a SCPI number; the 2450's overflow code (9.9E37 and above) is NaN, an unmeasured value."""
+    value = parse_number(text.strip(" "))
     return math.nan if abs(value) >= OVERFLOW else value
 
 
@@ -252,4 +253,4 @@ def _parse_function(reply: str) -> str:
 
 def _parse_error(reply: str) -> tuple[int, str]:
     code, _, text = reply.partition(",")
-    return int(code), text.strip()
+    return parse_integer(code.strip(" ")), text.strip()

@@ -41,7 +41,7 @@ import logging
 
 from simslab.errors import SensorFault
 
-from .base import InstrumentDriver
+from .base import InstrumentDriver, parse_integer, parse_number
 from .settings import LakeShoreSettings
 from .visa_transport import VisaTransport
 
@@ -129,15 +129,15 @@ class LakeShore33x(InstrumentDriver):
     def read_temperature_k(self) -> float:
         """Read the control input in K; raise SensorFault if the input reports a fault."""
         command = f"RDGST? {self.input}"
-        status = self.query_value(command, int, "a reading status code (integer)")
+        status = self.query_integer(command, "a reading status code (integer)")
         if status:
             faults = [text for bit, text in _READING_STATUS_BITS.items() if status & bit] or [f"status {status}"]
             raise SensorFault(self.name, command, str(status), f"input {self.input}: {', '.join(faults)}")
-        return self.query_value(f"KRDG? {self.input}", float, "a temperature in kelvin")
+        return self.query_number(f"KRDG? {self.input}", "a temperature in kelvin")
 
     def read_setpoint_k(self) -> float:
         """Read the loop setpoint in K (the ramping setpoint while a ramp runs)."""
-        value = self.query_value(f"SETP? {self.output}", float, "a setpoint number")
+        value = self.query_number(f"SETP? {self.output}", "a setpoint number")
         return value + CELSIUS_OFFSET_K if self.units == "C" else value
 
     def read_ramp_k_per_s(self) -> float:
@@ -152,11 +152,11 @@ class LakeShore33x(InstrumentDriver):
 
     def read_heater_fraction(self) -> float:
         """Read the heater output as a fraction 0-1 of the selected range."""
-        return self.query_value(f"HTR? {self.output}", float, "a heater output in %") / 100.0
+        return self.query_number(f"HTR? {self.output}", "a heater output in %") / 100.0
 
     def read_heater_error(self) -> int:
         """Read the heater error code: 0 none, 1 open load, 2 short. Reading clears it."""
-        return self.query_value(f"HTRST? {self.output}", int, "a heater error code (integer)")
+        return self.query_integer(f"HTRST? {self.output}", "a heater error code (integer)")
 
     # --- settings ----------------------------------------------------------------------------
 
@@ -194,7 +194,7 @@ class LakeShore33x(InstrumentDriver):
         Raises InstrumentError naming the command if the controller flags a command,
         execution (out of range) or query error.
         """
-        esr = self.query_value(f"{command};*ESR?", int, "the *ESR? event register (integer)")
+        esr = self.query_integer(f"{command};*ESR?", "the *ESR? event register (integer)")
         problems = [text for bit, text in _ESR_ERRORS.items() if esr & bit]
         if problems:
             raise self.error(command, str(esr), f"refused: {', '.join(problems)}")
@@ -220,25 +220,25 @@ class LakeShore33x(InstrumentDriver):
         return units
 
     def _read_curve_limit_k(self) -> float:
-        curve = self.query_value(f"INCRV? {self.input}", int, "a curve number")
+        curve = self.query_integer(f"INCRV? {self.input}", "a curve number")
         if curve == 0:
             raise self.error(f"INCRV? {self.input}", "0", f"input {self.input} has no calibration curve")
         command = f"CRVHDR? {curve}"
         expected = "'name,serial,format,limit,coefficient'"
-        return self.query_value(command, lambda reply: float(reply.split(",")[3]), expected)
+        return self.query_value(command, lambda reply: parse_number(reply.split(",")[3].strip(" ")), expected)
 
 
 def _parse_ramp(reply: str) -> tuple[bool, float]:
-    on, rate = reply.split(",")
-    return bool(_parse_flag(on)), float(rate)
+    on, rate = (field.strip(" ") for field in reply.split(","))
+    return bool(_parse_flag(on)), parse_number(rate)
 
 
 def _parse_flag(reply: str) -> int:
-    value = int(reply)
+    value = parse_integer(reply)
     if value not in (0, 1):
         raise ValueError(f"{value} is not 0 or 1")
     return value
 
 
 def _parse_ints(reply: str) -> list[int]:
-    return [int(field) for field in reply.split(",")]
+    return [parse_integer(field.strip(" ")) for field in reply.split(",")]

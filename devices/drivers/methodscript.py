@@ -25,6 +25,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from .base import parse_integer
+
 __all__ = [
     "SI_PREFIXES",
     "si_value",
@@ -160,7 +162,7 @@ def decode_field(text: str) -> tuple[str, float, dict[str, int]]:
         if prefix not in SI_PREFIXES:
             raise ValueError(f"packet field {text!r} has an unknown SI prefix {prefix!r}")
         try:
-            raw = int(digits, 16)
+            raw = parse_integer(digits, 16)
         except ValueError as exc:
             raise ValueError(f"packet field {text!r} has no 7 hex digits") from exc
         value = si_value(raw - VALUE_OFFSET, prefix)
@@ -168,9 +170,9 @@ def decode_field(text: str) -> tuple[str, float, dict[str, int]]:
     for token in metadata_tokens:
         try:
             if len(token) == 2 and token[0] == "1":
-                metadata["status"] = int(token[1], 16)
+                metadata["status"] = parse_integer(token[1], 16)
             elif len(token) == 3 and token[0] == "2":
-                metadata["current_range"] = int(token[1:], 16)
+                metadata["current_range"] = parse_integer(token[1:], 16)
             else:
                 raise ValueError
         except ValueError as exc:

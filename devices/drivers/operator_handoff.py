@@ -23,11 +23,15 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
+
+from pydantic import FiniteFloat, TypeAdapter
+from typing_extensions import NotRequired, TypedDict
 
 from simslab.errors import InstrumentTimeout, ValidationError
 
 from .base import InstrumentDriver
-from .handoff_folder import read_json, visible_files, write_json_atomic
+from .handoff_folder import read_document, visible_files, write_json_atomic
 from .protocols import SAMPLE_LOCATIONS
 from .settings import OperatorHandoffSettings
 
@@ -51,6 +55,27 @@ class TransferRequest:
     destination: str
     note: str
     requested_s: float
+
+
+class _TransferFile(TypedDict):
+    """What ``<id>.transfer.json`` holds (every field, none null)."""
+
+    request_id: str
+    destination: Literal[SAMPLE_LOCATIONS]
+    note: str
+    requested_s: FiniteFloat
+
+
+class _LocationFile(TypedDict):
+    """What ``location.json`` holds: the location, and which confirmation wrote it when (optional)."""
+
+    location: Literal[SAMPLE_LOCATIONS]
+    request_id: NotRequired[str]
+    confirmed_s: NotRequired[FiniteFloat]
+
+
+_TRANSFER_SCHEMA = TypeAdapter(_TransferFile)
+_LOCATION_SCHEMA = TypeAdapter(_LocationFile)
 
 
 class OperatorHandoff(InstrumentDriver):
@@ -125,11 +150,14 @@ class OperatorHandoff(InstrumentDriver):
 
 
 def pending_requests(handoff_dir: Path) -> list[TransferRequest]:
-    """Return the transfer requests in ``handoff_dir`` not yet confirmed, oldest first."""
+    """Return the transfer requests in ``handoff_dir`` not yet confirmed, oldest first.
+
+    Raises HandoffFileError (a ValueError) naming the file and field of a malformed transfer file.
+    """
     handoff_dir = Path(handoff_dir)
     pending = []
     for path in visible_files(handoff_dir, TRANSFER_SUFFIX):
-        request = TransferRequest(**read_json(path))
+        request = TransferRequest(**read_document(path, _TRANSFER_SCHEMA))
         if not (handoff_dir / f"{request.request_id}{CONFIRMED_SUFFIX}").exists():
             pending.append(request)
     return sorted(pending, key=lambda r: r.requested_s)
@@ -167,11 +195,12 @@ def confirm_transfer(handoff_dir: Path, request_id: str | None = None,
 
 
 def read_confirmed_location(handoff_dir: Path) -> str:
-    """Return the location recorded by the last confirmation, or DEFAULT_LOCATION if none."""
+    """Return the location recorded by the last confirmation, or DEFAULT_LOCATION if none.
+
+    Raises HandoffFileError (a ValueError) naming the file if its location is not one of
+    SAMPLE_LOCATIONS.
+    """
     path = Path(handoff_dir) / LOCATION_FILE
     if not path.exists():
         return DEFAULT_LOCATION
-    location = read_json(path).get("location")
-    if location not in SAMPLE_LOCATIONS:
-        raise ValueError(f"{path}: location {location!r} is not one of {', '.join(SAMPLE_LOCATIONS)}")
-    return location
+    return read_document(path, _LOCATION_SCHEMA)["location"]

@@ -49,11 +49,10 @@ def test_images_record_the_charge_they_integrated_over_while_the_current_flows(s
     assert discharging and all(i["operando-charge_end"] < i["operando-charge_start"] for i in discharging)
     streams = docs.streams()
     voltages = [e["data"]["potentiostat-voltage"] for e in streams["potentiostat-voltage_monitor"]]
-    # the charge reached its 2.7 V cut-off (within the 1 mV deadband and 30 s poll, slow near the top) and
-    # the discharge its 1.5 V one (the voltage falls fast at the end: it may pass it by a poll's worth);
-    # the safety window 1-3 V held throughout
-    assert max(voltages) == pytest.approx(2.7, abs=0.02)
-    assert min(voltages) <= 1.5 and min(voltages) >= 1.0
+    # the charge reached its 2.7 V cut-off and the discharge its 1.5 V one (each may pass it by a 30 s
+    # poll's worth where the voltage moves fast), and the safety window 1-3 V held throughout
+    assert 2.7 <= max(voltages) < 3.0
+    assert 1.0 < min(voltages) <= 1.5
     assert len(streams["potentiostat-charge_monitor"]) > 100
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 import pytest
 from bluesky.utils import RunEngineInterrupted
 
@@ -23,6 +24,11 @@ DIFFUSION = {
     "steps": [{"kind": "anneal", "temperature_k": 473.15, "duration_s": 1800}],
     "dose_budget_ions_per_m2": 1e21,  # the small test window concentrates the dose
 }
+SHORT = {
+    **DIFFUSION, "campaign_id": "runner-resume", "exchange": {"duration_s": 3600},
+    "imaging": copy.deepcopy(SMALL_IMAGING_SPEC), "steps": [{"kind": "storage", "duration_s": 7200}],
+}
+"""A short campaign for the resume test, which writes to a catalog (each event costs ~5 ms there)."""
 OPERANDO = {
     "campaign_id": "runner-operando",
     "steps": [{"kind": "operando", "cell": {"id": "SSB-T", "material": "NCA | LTO"},
@@ -118,8 +124,8 @@ def _pause_in_step(session, index: int, stream: str = "sample_location") -> None
         elif name == "descriptor":
             streams[doc["uid"]] = doc["name"] if runs.get(doc["run_start"]) == index else ""
         elif name == "event" and streams.get(doc["descriptor"]) == stream and not pressed:
-            pressed.append(True)
-            session.RE.request_pause(defer=False)
+            pressed.append(True)  # as the SIGINT handler does: from another thread (it waits on the loop)
+            threading.Thread(target=session.RE.request_pause, kwargs={"defer": False}).start()
 
     session.RE.subscribe(press)
 
@@ -153,7 +159,7 @@ def test_ctrl_c_then_resume_finishes_the_campaign(sessions):
 
 def test_resume_reads_the_campaign_back_and_redoes_only_unfinished_steps(sessions):
     session = sessions(with_catalog=True)
-    runner, _ = _runner(session, DIFFUSION)
+    runner, _ = _runner(session, SHORT)
     _pause_in_step(session, 2)
     with pytest.raises(RunEngineInterrupted):
         runner.run()
@@ -161,7 +167,7 @@ def test_resume_reads_the_campaign_back_and_redoes_only_unfinished_steps(session
     with pytest.raises(CampaignStopped):
         runner.abort("power cut (simulated)")
 
-    resumed = CampaignRunner.resume(session, "runner-test")
+    resumed = CampaignRunner.resume(session, "runner-resume")
     assert resumed.campaign == runner.campaign  # the spec came back from the start documents
     outcomes = resumed.run()
     skipped = [o.index for o in outcomes if o.exit_status == "skipped"]
@@ -169,7 +175,7 @@ def test_resume_reads_the_campaign_back_and_redoes_only_unfinished_steps(session
     rows = resumed.recorded_runs()
     for step in resumed.steps:
         assert [r["exit_status"] for r in rows if r["index"] == step.index].count("success") == 1
-    redo = next(run for run in session.catalog.campaign_runs("runner-test")
+    redo = next(run for run in session.catalog.campaign_runs("runner-resume")
                 if run.metadata["start"]["step"]["index"] == interrupted.index
                 and run.metadata["stop"]["exit_status"] == "success")
     aborted = [r["uid"] for r in rows if r["index"] == interrupted.index and r["exit_status"] == "abort"]
