@@ -61,16 +61,19 @@ class StreamColumns:
 class RunNode:
     """One run of the catalog, read with as few requests as possible (each costs ~0.05-0.5 s).
 
-    The stream names are listed once; a stream's scalar columns come in one request (its
-    ``internal`` table), each detector key's frames in another.
+    The stream names come from the stop document's event counts (listed from the catalog for
+    a run still running); a stream's scalar columns come in one request (its ``internal``
+    table) and are kept; each detector key's frames come in another.
     """
 
     def __init__(self, run: Any):
         self.run = run
         self.start = dict(run.metadata.get("start") or {})
         self.stop = dict(run.metadata.get("stop") or {})
-        self.streams = frozenset(run)
+        counted = self.stop.get("num_events")
+        self.streams = frozenset(counted) if isinstance(counted, dict) else frozenset(run)
         self._metadata: dict[str, dict[str, Any]] = {}
+        self._columns: dict[str, StreamColumns | None] = {}
 
     @property
     def uid(self) -> str:
@@ -82,6 +85,11 @@ class RunNode:
 
     def columns(self, stream: str) -> StreamColumns | None:
         """Return the scalar columns of ``stream`` (None when the run has no such stream)."""
+        if stream not in self._columns:
+            self._columns[stream] = self._read_columns(stream)
+        return self._columns[stream]
+
+    def _read_columns(self, stream: str) -> StreamColumns | None:
         if stream not in self.streams:
             return None
         try:

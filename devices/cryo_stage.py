@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import nullcontext
 
-from bluesky.protocols import Movable, Stoppable
+from bluesky.protocols import Movable, Reading, Stoppable
 from ophyd_async.core import (
     AsyncStatus,
     DeviceMock,
@@ -91,9 +92,9 @@ class CryoStage(StandardReadable, Movable[float], Stoppable):
         self.settings = settings
         self._clock = clock
         port = DriverPort(driver, "stage")
-        # at_imaging_temperature and cooling_ok derive from the temperature and level readbacks:
-        # one driver call per instant serves a readback and what is derived from it
-        temperature = SharedRead(port, lambda d: d.read_temperature_k(), clock)
+        # at_imaging_temperature and cooling_ok derive from the temperature and level readbacks;
+        # read() shares one driver call between a readback and what is derived from it
+        self._temperature_read = SharedRead(port, lambda d: d.read_temperature_k())
         limits = settings.limits
         monitor = MonitorPolicy(
             period_s=min(settings.settle.poll_s, settings.monitor_period_s),
@@ -102,7 +103,8 @@ class CryoStage(StandardReadable, Movable[float], Stoppable):
         )
         with self.add_children_as_readables(Format.HINTED_UNCACHED_SIGNAL):
             self.temperature = driver_signal_r(
-                float, temperature.get, "stage:read_temperature_k", clock, units="K", precision=3, monitor=monitor
+                float, self._temperature_read.get, "stage:read_temperature_k", clock,
+                units="K", precision=3, monitor=monitor,
             )
         with self.add_children_as_readables(Format.UNCACHED_SIGNAL):
             self.setpoint = driver_signal_rw(
@@ -121,12 +123,13 @@ class CryoStage(StandardReadable, Movable[float], Stoppable):
                 int, port.reader(lambda d: d.read_heater_error()), "stage:read_heater_error", clock, units="code"
             )
             level_port = DriverPort(level_meter, "ln2_level_meter") if settings.level_meter is not None else None
+            self._level_read = SharedRead(level_port, lambda d: d.read_level_fraction()) if level_port else None
             self.ln2_level: SignalR[float] | None = (
                 driver_signal_r(
-                    float, SharedRead(level_port, lambda d: d.read_level_fraction(), clock).get,
-                    "ln2:read_level_fraction", clock, units="fraction", precision=3, monitor=monitor,
+                    float, self._level_read.get, "ln2:read_level_fraction", clock,
+                    units="fraction", precision=3, monitor=monitor,
                 )
-                if level_port is not None
+                if self._level_read is not None
                 else None
             )
             self.cooling_ok = (
@@ -155,6 +158,11 @@ class CryoStage(StandardReadable, Movable[float], Stoppable):
         self._action = DeviceAction(lambda: self.name, self.safe_state)
         super().__init__(name=name, connector=DriverConnector(*[p for p in (port, level_port) if p is not None]))
 
+    async def read(self) -> dict[str, Reading]:
+        """Read every signal; temperature and LN2 level are asked once, for them and what derives from them."""
+        with self._temperature_read.sharing(), self._level_read.sharing() if self._level_read else nullcontext():
+            return await super().read()
+
     @AsyncStatus.wrap
     async def set(self, value: float) -> None:
         """Go to ``value`` K and wait until settled; fail after ``settle.timeout_s`` (then safe state)."""
@@ -175,7 +183,7 @@ class CryoStage(StandardReadable, Movable[float], Stoppable):
             warm_k = min(max(self.settings.warm_temperature_k, limits.min_k), limits.max_k)
             await limit_ramp(self.name, self.ramp_rate, limits)
             await self.setpoint.set(warm_k)
-            logger.warning("%s: safe state: warming to %.2f K", self.name, warm_k)
+            logger.info("%s: safe state: warming to %.2f K", self.name, warm_k)
         else:
             await self._hold()
 

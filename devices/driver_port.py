@@ -10,9 +10,8 @@ is in memory and is called inline.
 
 Several signals reading one driver call (a potentiostat measurement, a furnace's status word)
 share it through :class:`SharedRead`: readers arriving while a call is in flight wait for that
-call instead of sending another. Given the session clock, a SharedRead also hands its answer
-to every reader at the same clock instant: a readback and the signals derived from it (the
-stage temperature and "at imaging temperature") then make one driver call per event.
+call instead of sending another; inside :meth:`SharedRead.sharing` (a device's ``read()``)
+the value read serves every signal of that read.
 """
 
 from __future__ import annotations
@@ -20,11 +19,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
-
-from simslab.clock import Clock
 
 __all__ = ["DriverPort", "SharedRead", "NoDriverError"]
 
@@ -100,38 +98,46 @@ class DriverPort:
 class SharedRead(Generic[T]):
     """One driver read shared by several signals.
 
-    A reader arriving while the call is in flight waits for that same call. Without a
-    ``clock``, once the call has answered the next reader starts a new one (nothing is kept
-    beyond the call). With a ``clock``, a value read also serves every later reader at the
-    instant the call was made, ``clock.now()`` unchanged: one value per instant (an error is
-    not kept, so a retry at the same instant asks the driver again). Give
-    a clock only for readbacks that nothing done at the same instant can change (a measured
-    temperature or level, not a setpoint). On the virtual clock a device's ``read()`` takes no
-    time, so its signals share one call; on a wall clock instants do not repeat.
+    A reader arriving while the call is in flight waits for that same call; once it has
+    answered, the next reader starts a new one (nothing is kept beyond the call), except
+    inside :meth:`sharing`: there the first value read serves every reader until the block
+    ends. A device wraps its ``read()`` in it, so that a readback and the signals derived
+    from it (the stage temperature and "at imaging temperature") come from one driver call
+    however the event loop orders their reads. An error is not kept: the next reader asks again.
     """
 
-    def __init__(self, port: DriverPort, func: Callable[[Any], T], clock: Clock | None = None) -> None:
+    def __init__(self, port: DriverPort, func: Callable[[Any], T]) -> None:
         self._port = port
         self._func = func
-        self._clock = clock
         self._pending: asyncio.Future[T] | None = None
-        self._answer: tuple[float, T] | None = None
+        self._sharing = 0
+        self._kept: tuple[T] | None = None  # the value read inside sharing(), as a 1-tuple
 
     async def get(self) -> T:
-        """Return the driver's answer: this instant's, else the call in flight's, else a new call's."""
-        now = self._clock.now() if self._clock is not None else None
-        if self._answer is not None and self._answer[0] == now:
-            return self._answer[1]
-        if now is not None and not self._port.blocking:  # an in-memory driver: no call is ever in flight
-            value = await self._port.call(self._func)
-            self._answer = (now, value)
-            return value
+        """Return the driver's answer: the kept one, else the call in flight's, else a new call's."""
+        if self._kept is not None:
+            return self._kept[0]
         if self._pending is None:
+            if self._sharing and not self._port.blocking:  # an in-memory driver answers at once
+                value = await self._port.call(self._func)
+                self._kept = (value,)
+                return value
             pending = asyncio.ensure_future(self._port.call(self._func))
             self._pending = pending
-            pending.add_done_callback(functools.partial(self._forget, now))
+            pending.add_done_callback(self._forget)
         # shield: a cancelled reader must not cancel the call the others wait for
         return await asyncio.shield(self._pending)
+
+    @contextmanager
+    def sharing(self) -> Iterator[None]:
+        """Keep the first value read until the block ends (blocks may nest and overlap)."""
+        self._sharing += 1
+        try:
+            yield
+        finally:
+            self._sharing -= 1
+            if not self._sharing:
+                self._kept = None
 
     def field(self, pick: Callable[[T], V]) -> Callable[[], Awaitable[V]]:
         """Return an async callable reading one field of the shared answer."""
@@ -141,11 +147,10 @@ class SharedRead(Generic[T]):
 
         return read
 
-    def _forget(self, now: float | None, future: asyncio.Future[T]) -> None:
+    def _forget(self, future: asyncio.Future[T]) -> None:
         if self._pending is future:
             self._pending = None
         if future.cancelled():
             return
-        if future.exception() is None:  # also marks an error retrieved: readers get it through shield
-            if now is not None:
-                self._answer = (now, future.result())
+        if future.exception() is None and self._sharing:  # exception() also marks an error retrieved
+            self._kept = (future.result(),)

@@ -171,7 +171,8 @@ class AnnealingFurnace(StandardReadable, Movable[float], Stoppable):
         await self._action.cancel()
         await self._stop_watchdog()
         await self.automatic.set(False)
-        logger.warning("%s: safe state: output off", self.name)
+        # INFO: plans also end a normal anneal here; a plan that fails logs its own warning
+        logger.info("%s: safe state: output off", self.name)
 
     async def reset_trip(self) -> None:
         """Acknowledge alarms and clear a latched trip, once the process value is below the trip level."""

@@ -217,7 +217,7 @@ class Potentiostat(StandardReadable, Movable[Step], Stoppable):
         """Switch the cell off (output off)."""
         await self._action.cancel()
         await self._switch_off()
-        logger.warning("%s: safe state: cell off", self.name)
+        logger.info("%s: safe state: cell off", self.name)
 
     async def _run_step(self, step: Step) -> StepEnd:
         self._set_end_reason(StepEnd.NONE)

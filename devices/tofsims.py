@@ -262,7 +262,7 @@ class ToFSims(StandardReadable, Triggerable, WritesStreamAssets, Stoppable):
         """Abort any acquisition and blank the beams."""
         await self._action.cancel()
         await self.abort_acquisition.call()
-        logger.warning("%s: safe state: acquisition aborted, beams blanked", self.name)
+        logger.info("%s: safe state: acquisition aborted, beams blanked", self.name)
 
     # --- requests ------------------------------------------------------------------------------
 

@@ -470,6 +470,48 @@ def _utc(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, tz=timezone.utc).isoformat(timespec="seconds")
 
 
+@app.command()
+@reports_errors
+def soak(
+    campaigns: Annotated[int, typer.Option("--campaigns", min=1, help="how many campaigns to soak")] = 10,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="draws every campaign's faults and kills")] = 1,
+    json_path: Annotated[Path | None, typer.Option("--json", help="also write the report (with every campaign's "
+                                                   "launches and problems) as JSON here")] = None,
+    work: Annotated[Path | None, typer.Option("--work", help="keep the campaigns' catalogs and logs here "
+                                              "(default: a temporary directory, removed)")] = None,
+) -> None:
+    """Run campaigns with injected faults and hard kills, resumed until done; print the counts (all must be 0).
+
+    Runs from a checkout: the benchmarks/ folder is not installed with the package.
+    """
+    soak_module = _checkout_module("benchmarks.soak")
+    report = soak_module.run_soak(soak_module.SoakConfig(campaigns, seed, work),
+                                  progress=lambda message: errors.print(message, highlight=False, soft_wrap=True))
+    if json_path is not None:
+        soak_module.write_report(report, json_path)
+    sys.stdout.write(json.dumps({k: v for k, v in report.items() if k != "details"}, indent=1) + "\n")
+    failing = {name: n for name, n in report["counts"].items() if n}
+    for detail in report["details"]:
+        for problem in detail["problems"]:
+            errors.print(f"{detail['campaign_id']}: {problem}", highlight=False, soft_wrap=True)
+    if failing:
+        errors.print(f"[red]soak failed:[/red] {', '.join(f'{k} = {v}' for k, v in failing.items())}")
+        raise typer.Exit(1)
+
+
+def _checkout_module(name: str) -> Any:
+    """Import a module of the checkout's benchmarks/ folder (not installed with the package)."""
+    import importlib
+
+    checkout = Path(__file__).resolve().parent.parent
+    if not (checkout / "benchmarks" / "__init__.py").is_file():
+        raise SimslabError(f"this command needs the benchmarks/ folder of a checkout beside {checkout / 'simslab'}: "
+                           "install simslab with `pip install -e .` from the repository")
+    if str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+    return importlib.import_module(name)
+
+
 def main() -> None:
     """Entry point with logging to a file beside the data."""
     app()

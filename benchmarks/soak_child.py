@@ -1,0 +1,122 @@
+"""One launch of a soak campaign: ``simslab run`` exactly as a user starts it, watched from beside.
+
+Usage::
+
+    python -m benchmarks.soak_child LOG [--impose STATE.json] -- run CAMPAIGN.yaml --profile P
+    python -m benchmarks.soak_child LOG [--impose STATE.json] -- run --resume CAMPAIGN_ID --profile P
+
+The command after ``--`` goes to simslab's own CLI unchanged. The only addition is an observer
+subscribed to the session's RunEngine once the session is built (after the catalog's writer, so
+a document the observer logged was already journalled): it writes the launch log
+(:mod:`benchmarks.soak_log`) independently of the catalog and its journal, which are what the
+soak tests. ``--impose`` puts the hazards a kill left on (a state from the killed launch's log)
+back into the restored twin before the campaign resumes (:mod:`benchmarks.soak_instruments`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import astuple
+from pathlib import Path
+from typing import Any
+
+from simslab.session import Session
+
+from .soak_instruments import InstrumentState, impose_hazards, read_instruments
+from .soak_log import LaunchLogWriter
+
+__all__ = ["SoakObserver", "main"]
+
+
+class SoakObserver:
+    """Logs a launch: every document, hazard-state changes, injected faults (see :mod:`benchmarks.soak_log`)."""
+
+    def __init__(self, log: LaunchLogWriter, impose: InstrumentState | None = None):
+        self.log = log
+        self.lab: Any = None
+        self._impose = impose
+        self._hazards: tuple[Any, ...] | None = None
+        self._faults_seen: set[tuple[Any, ...]] = set()
+        self._started = False
+
+    def attach(self, session: Session) -> None:
+        """Watch the campaign's session (the first one the process builds)."""
+        if self.lab is not None or session.lab is None:
+            return
+        self.lab = session.lab
+        if self._impose is not None:
+            self.log.imposed(impose_hazards(self.lab, self._impose))
+        self._record("session", force=True)
+        session.RE.subscribe(self)
+
+    def __call__(self, name: str, doc: dict) -> None:
+        self.log.document(name, doc)
+        first_start = name == "start" and not self._started
+        self._started = self._started or name == "start"
+        self._record("first_start" if first_start else "document", force=first_start)
+        self._note_faults()
+
+    def finish(self, code: int) -> None:
+        """Record the state the process leaves the instruments in, and its exit code."""
+        if self.lab is not None:
+            self._note_faults()
+            self._record("exit", force=True)
+        self.log.exit(code)
+
+    def _record(self, tag: str, force: bool) -> None:
+        state = read_instruments(self.lab)
+        hazards = state.hazards()
+        if force or hazards != self._hazards:
+            self.log.state(tag, state)
+        self._hazards = hazards
+
+    def _note_faults(self) -> None:
+        for fault in self.lab.faults.injected:
+            key = astuple(fault)
+            if key not in self._faults_seen:
+                self._faults_seen.add(key)
+                self.log.fault({"time_s": fault.time_s, "kind": fault.kind, "device": fault.device,
+                                "detail": fault.detail})
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run simslab's CLI with the observer; exit with the CLI's exit code."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.soak_child")
+    parser.add_argument("log", type=Path, help="the launch log to append to")
+    parser.add_argument("--impose", type=Path, help="a JSON instrument state to put back into the restored twin")
+    parser.add_argument("simslab", nargs=argparse.REMAINDER, help="-- then the simslab command line")
+    args = parser.parse_args(argv)
+    command = args.simslab[1:] if args.simslab[:1] == ["--"] else args.simslab
+    impose = InstrumentState.from_dict(json.loads(args.impose.read_text())) if args.impose else None
+    observer = SoakObserver(LaunchLogWriter(args.log), impose)
+    _observe_sessions(observer)
+
+    from simslab.cli import app
+
+    code = 1
+    try:
+        app(command, prog_name="simslab")
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    finally:
+        observer.finish(code)
+    sys.exit(code)
+
+
+def _observe_sessions(observer: SoakObserver) -> None:
+    """Hand every session the CLI builds to the observer, right after it is built."""
+    build = Session.build.__func__  # type: ignore[attr-defined]
+
+    def build_observed(cls: type[Session], *args: Any, **kwargs: Any) -> Session:
+        session = build(cls, *args, **kwargs)
+        observer.attach(session)
+        return session
+
+    Session.build = classmethod(build_observed)  # type: ignore[method-assign]
+
+
+if __name__ == "__main__":
+    main()
