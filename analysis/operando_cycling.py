@@ -101,6 +101,9 @@ def cycling_capacities(
 ) -> CyclingCapacities:
     """Return the charge passed in each step and the capacities and efficiency of each cycle.
 
+    Cycles are the cycle numbers (as the steps give them) of steps that charge or discharge;
+    rest steps count in the per-step arrays only.
+
     time_s: trace times in s (increasing); charge_c: the charge counter in C, or current_a in
     A to integrate (trapezoid) when no counter was recorded. Steps outside the trace are refused.
     """
@@ -127,7 +130,9 @@ def cycling_capacities(
     kinds = tuple(s.kind for s in steps)
     is_charge = np.isin(kinds, CHARGE_KINDS)
     is_discharge = np.isin(kinds, DISCHARGE_KINDS)
-    cycles = np.unique(step_cycle)
+    # a cycle is a plan's cycle number holding a charge or discharge step: a rest before the first
+    # charge (numbered 0 by the plan) stays among the steps, not among the cycles
+    cycles = np.unique(step_cycle[is_charge | is_discharge])
     charged = np.array([step_charge[(step_cycle == c) & is_charge].sum() for c in cycles])
     discharged = np.array([-step_charge[(step_cycle == c) & is_discharge].sum() for c in cycles])
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -35,6 +35,8 @@ class LineScan:
     i6: np.ndarray
     i7: np.ndarray
     pixel_size_m: float
+    raster_m: tuple[float, float]
+    primary_ions: float
     start_s: float
     end_s: float
     sputter_time_s: float
@@ -165,8 +167,9 @@ def _line_scan(node: RunNode) -> LineScan | None:
     config = node.configuration("line_scan", at_wall_time_s=float(columns.wall_time_s[0]))
     i6, i7 = frames[LI6][0].ravel(), frames[LI7][0].ravel()
     end_s = float(columns.times("sims-elapsed")[0])
-    return LineScan(i6, i7, float(config["raster_x"]) / i6.size, end_s - float(columns.column("sims-elapsed")[0]),
-                    end_s, float(config.get("sputter_time", 0.0)))
+    raster = (float(config["raster_x"]), float(config["raster_y"]))
+    return LineScan(i6, i7, raster[0] / i6.size, raster, float(columns.column("sims-primary_ions")[0]),
+                    end_s - float(columns.column("sims-elapsed")[0]), end_s, float(config.get("sputter_time", 0.0)))
 
 
 def _with_ends(time_s: np.ndarray, temperature_k: np.ndarray, start_s: float, end_s: float):

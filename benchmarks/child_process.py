@@ -1,9 +1,10 @@
 """Run a command in a child process and measure its wall time and peak resident memory.
 
-The peak RSS is the larger of two views: the kernel's own maximum for the child (``ru_maxrss``
-from ``wait4``, exact, but only for the child and the descendants it waited for) and psutil
-samples of the child's whole process tree every ``sample_s`` (catches helpers it spawns and
-leaves running, such as tiled's catalog initialisation, to within the sampling interval).
+The peak RSS is sampled every ``sample_s``: the child's own high-water mark (``VmHWM`` of
+its address space, which the kernel keeps exactly between samples) plus the present RSS of
+the descendants it spawns and leaves running (such as tiled's catalog initialisation).
+``ru_maxrss`` from ``wait4`` is not used: Linux carries the parent's peak over fork and exec
+into it, so a bare ``python -c pass`` started from an 800 MB test process reports 800 MB.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ __all__ = ["ChildRun", "run_measured"]
 
 logger = logging.getLogger(__name__)
 
-_KIB = 1024  # Linux reports ru_maxrss in KiB
+_KIB = 1024  # /proc reports VmHWM in kB (KiB)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def run_measured(argv: Sequence[str], *, cwd: Path, output: Path, env: Mapping[s
                                    stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         sampled_peak = 0
         while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            pid, status, _usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
             sampled_peak = max(sampled_peak, _tree_rss_bytes(process.pid))
@@ -66,22 +67,33 @@ def run_measured(argv: Sequence[str], *, cwd: Path, output: Path, env: Mapping[s
             time.sleep(sample_s)
         wall_s = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
-    peak = max(sampled_peak, usage.ru_maxrss * _KIB)
+    peak = sampled_peak
     logger.info("%s: exit %d after %.1f s, peak RSS %.0f MB", " ".join(argv[:3]), process.returncode, wall_s, peak / 1e6)
     return ChildRun(process.returncode, wall_s, peak, output)
 
 
 def _tree_rss_bytes(pid: int) -> int:
-    """Return the summed RSS of a process and its descendants now (0 if it is gone)."""
+    """Return a process's peak RSS so far plus its descendants' RSS now (0 if it is gone)."""
     try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
+        descendants = psutil.Process(pid).children(recursive=True)
     except psutil.Error:
         return 0
-    total = 0
-    for process in processes:
+    total = _high_water_bytes(pid)
+    for process in descendants:
         try:
             total += process.memory_info().rss
         except psutil.Error:  # ended between the listing and the reading
             continue
     return total
+
+
+def _high_water_bytes(pid: int) -> int:
+    """Return the peak RSS of a process's present address space (``VmHWM``; 0 if it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * _KIB
+    return 0

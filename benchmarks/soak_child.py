@@ -27,7 +27,7 @@ from simslab.session import Session
 from .soak_instruments import InstrumentState, impose_hazards, read_instruments
 from .soak_log import LaunchLogWriter
 
-__all__ = ["SoakObserver", "main"]
+__all__ = ["SoakObserver", "main", "parse_arguments"]
 
 
 class SoakObserver:
@@ -83,14 +83,9 @@ class SoakObserver:
 
 def main(argv: list[str] | None = None) -> None:
     """Run simslab's CLI with the observer; exit with the CLI's exit code."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.soak_child")
-    parser.add_argument("log", type=Path, help="the launch log to append to")
-    parser.add_argument("--impose", type=Path, help="a JSON instrument state to put back into the restored twin")
-    parser.add_argument("simslab", nargs=argparse.REMAINDER, help="-- then the simslab command line")
-    args = parser.parse_args(argv)
-    command = args.simslab[1:] if args.simslab[:1] == ["--"] else args.simslab
-    impose = InstrumentState.from_dict(json.loads(args.impose.read_text())) if args.impose else None
-    observer = SoakObserver(LaunchLogWriter(args.log), impose)
+    log, impose, command = parse_arguments(sys.argv[1:] if argv is None else argv)
+    state = InstrumentState.from_dict(json.loads(impose.read_text())) if impose is not None else None
+    observer = SoakObserver(LaunchLogWriter(log), state)
     _observe_sessions(observer)
 
     from simslab.cli import app
@@ -104,6 +99,18 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         observer.finish(code)
     sys.exit(code)
+
+
+def parse_arguments(argv: list[str]) -> tuple[Path, Path | None, list[str]]:
+    """Return (log, state to impose or None, simslab's command line) from ``LOG [--impose F] -- ARGS...``."""
+    if "--" not in argv:
+        raise SystemExit("usage: python -m benchmarks.soak_child LOG [--impose STATE.json] -- SIMSLAB ARGS...")
+    split = argv.index("--")  # simslab's own arguments stay untouched (argparse's REMAINDER would take --impose)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.soak_child")
+    parser.add_argument("log", type=Path, help="the launch log to append to")
+    parser.add_argument("--impose", type=Path, help="a JSON instrument state to put back into the restored twin")
+    args = parser.parse_args(argv[:split])
+    return args.log, args.impose, argv[split + 1:]
 
 
 def _observe_sessions(observer: SoakObserver) -> None:

@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 HEATER_PINNED_FRACTION = 0.999
 """A heater output at or above this fraction of its range counts as pinned at 100 %."""
 
+_OUTPUT_DEADBAND = 0.01  # the monitored heater output is recorded when it moved by more than 1 % of full power
+
 
 class CryoStageMock(DeviceMock["CryoStage"]):
     """Mock behaviour: the stage reaches any setpoint at once, LN2 full, no heater fault."""
@@ -96,11 +98,10 @@ class CryoStage(StandardReadable, Movable[float], Stoppable):
         # read() shares one driver call between a readback and what is derived from it
         self._temperature_read = SharedRead(port, lambda d: d.read_temperature_k())
         limits = settings.limits
-        monitor = MonitorPolicy(
-            period_s=min(settings.settle.poll_s, settings.monitor_period_s),
-            deadband=0.01,
-            heartbeat_s=settings.monitor_period_s,
-        )
+        period_s = min(settings.settle.poll_s, settings.monitor_period_s)
+        monitor = MonitorPolicy(period_s, settings.monitor_deadband_k, settings.monitor_period_s)
+        level_monitor = MonitorPolicy(period_s, settings.level_deadband_fraction, settings.monitor_period_s)
+        output_monitor = MonitorPolicy(period_s, _OUTPUT_DEADBAND, settings.monitor_period_s)
         with self.add_children_as_readables(Format.HINTED_UNCACHED_SIGNAL):
             self.temperature = driver_signal_r(
                 float, self._temperature_read.get, "stage:read_temperature_k", clock,
@@ -114,7 +115,7 @@ class CryoStage(StandardReadable, Movable[float], Stoppable):
             )
             self.heater_output = driver_signal_r(
                 float, port.reader(lambda d: d.read_heater_fraction()), "stage:read_heater_fraction", clock,
-                units="fraction", precision=4, monitor=monitor,
+                units="fraction", precision=4, monitor=output_monitor,
             )
             self.ramping = driver_signal_r(
                 bool, port.reader(lambda d: d.is_ramping()), "stage:is_ramping", clock, units=""
@@ -127,7 +128,7 @@ class CryoStage(StandardReadable, Movable[float], Stoppable):
             self.ln2_level: SignalR[float] | None = (
                 driver_signal_r(
                     float, self._level_read.get, "ln2:read_level_fraction", clock,
-                    units="fraction", precision=3, monitor=monitor,
+                    units="fraction", precision=3, monitor=level_monitor,
                 )
                 if self._level_read is not None
                 else None

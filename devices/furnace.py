@@ -95,7 +95,7 @@ class AnnealingFurnace(StandardReadable, Movable[float], Stoppable):
         limits = settings.limits
         monitor = MonitorPolicy(
             period_s=min(settings.settle.poll_s, settings.monitor_period_s),
-            deadband=0.05,
+            deadband=settings.monitor_deadband_k,
             heartbeat_s=settings.monitor_period_s,
         )
         with self.add_children_as_readables(Format.HINTED_UNCACHED_SIGNAL):

@@ -75,6 +75,12 @@ class CryoStageSettings(_Settings):
     safe_state: Literal["hold", "warm"] = "hold"
     warm_temperature_k: float = Field(295.15, gt=0)
     monitor_period_s: float = Field(60.0, gt=0, description="longest gap between monitored readings")
+    monitor_deadband_k: float = Field(
+        0.01, ge=0, le=1.0, description="a monitored temperature is recorded when it moved by more than this"
+    )
+    level_deadband_fraction: float = Field(
+        0.01, ge=0, le=0.1, description="the monitored LN2 level is recorded when it moved by more than this"
+    )
 
 
 class FurnaceSettings(_Settings):
@@ -86,7 +92,10 @@ class FurnaceSettings(_Settings):
         683.15, gt=0, description="software trip, below the hardware's: output off above it"
     )
     settle: SettleCriteria = SettleCriteria(tolerance_k=2.0, dwell_s=300.0)
-    monitor_period_s: float = Field(60.0, gt=0)
+    monitor_period_s: float = Field(60.0, gt=0, description="longest gap between monitored readings")
+    monitor_deadband_k: float = Field(
+        0.05, ge=0, le=1.0, description="a monitored temperature is recorded when it moved by more than this"
+    )
     watchdog_period_s: float = Field(
         10.0, gt=0, le=600, description="how often the over-temperature trip checks while the output is on"
     )

@@ -153,11 +153,24 @@ def _append_frames(run_file: _RunFile, layout: str, frames: dict[str, np.ndarray
                     key, shape=(0, *array.shape), maxshape=(None, *array.shape),
                     dtype=array.dtype, chunks=(1, *array.shape),
                 )
-            dataset = group[key]
-            dataset.resize(dataset.shape[0] + 1, axis=0)
-            dataset[-1] = array
+            _append_frame(group[key], array)
         if "request_json" not in group:
             group.create_dataset("request_json", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype())
         requests = group["request_json"]
         requests.resize(requests.shape[0] + 1, axis=0)
         requests[-1] = request_json
+
+
+def _append_frame(dataset: h5py.Dataset, frame: np.ndarray) -> None:
+    """Grow ``dataset`` by one frame and write it.
+
+    A frame is one whole, unfiltered chunk, so it goes to the file as its bytes
+    (``write_direct_chunk``), skipping HDF5's selection and type-conversion path (about a
+    third of the write's CPU for 512 x 206 uint32 frames); another dtype takes the usual path.
+    """
+    index = dataset.shape[0]
+    dataset.resize(index + 1, axis=0)
+    if frame.dtype == dataset.dtype and dataset.compression is None:
+        dataset.id.write_direct_chunk((index,) + (0,) * frame.ndim, np.ascontiguousarray(frame))
+    else:
+        dataset[index] = frame

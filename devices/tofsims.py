@@ -9,8 +9,9 @@ the counts and appends one frame per mass to the run's HDF5 file (:mod:`.sims_wr
 
 Data keys are safe names (``sims-Li6`` for "6Li+") carrying the label and m/z in the datakey.
 Changing the kind, pixels or masses changes the data keys' shapes: take such acquisitions in
-a new run (the writer refuses a data key whose frames change shape within one run's file). ``bps.configure(sims, region=..., ...)`` changes settings and
-makes bluesky emit a new descriptor with the new configuration.
+a new run (the writer refuses a data key whose frames change shape within one run's file).
+``bps.configure(sims, region=..., ...)`` changes settings and makes bluesky emit a new
+descriptor with the new configuration.
 """
 
 from __future__ import annotations
@@ -268,8 +269,7 @@ class ToFSims(StandardReadable, Triggerable, WritesStreamAssets, Stoppable):
 
     async def build_request(self) -> AcquisitionRequest:
         """Return the acquisition the present configuration describes; raise ValidationError if it is not one."""
-        names = list(self._config_backends)
-        values = dict(zip(names, await asyncio.gather(*(getattr(self, n).get_value() for n in names)), strict=True))
+        values = self._configuration()
         labels, masses_u = list(values["mass_labels"]), [float(m) for m in values["masses_u"]]
         if not labels or len(labels) != len(masses_u):
             raise ValidationError(self.name, "mass_labels/masses_u", (labels, masses_u),
@@ -390,6 +390,14 @@ class ToFSims(StandardReadable, Triggerable, WritesStreamAssets, Stoppable):
         signal, backend = clocked_signal_rw(datatype, initial, self._clock, units)
         self._config_backends[attribute] = backend
         return signal
+
+    def _configuration(self) -> dict[str, Any]:
+        """Return the configuration values by attribute name, straight from their soft backends.
+
+        The configuration is held in memory (mock mode keeps the same backends), so reading
+        its ~26 signals one by one would only add an await and a task per signal to every trigger.
+        """
+        return {attribute: backend.reading["value"] for attribute, backend in self._config_backends.items()}
 
     def _config_readings(self) -> dict[str, Reading]:
         return {getattr(self, attribute).name: dict(backend.reading)

@@ -32,7 +32,8 @@ COOL_TO_K = 323.15
 
 def heat_and_hold(furnace: Any, temperature_k: float, hold_s: float,
                   ramp_k_per_s: float | None = None) -> MsgGenerator[None]:
-    """Ramp the furnace to ``temperature_k`` (K, at ``ramp_k_per_s`` K/s if given), wait until settled, hold ``hold_s`` s."""
+    """Ramp the furnace to ``temperature_k`` (K; at ``ramp_k_per_s`` K/s if given), wait until settled,
+    then hold ``hold_s`` s."""
     if not hold_s >= 0:
         raise ValueError(f"heat_and_hold: hold_s = {hold_s!r} must be >= 0 s")
     if ramp_k_per_s is not None:

@@ -35,7 +35,8 @@ from .runs import run_wrapper
 from .safety import safe_on_failure
 from .suspenders import imaging_suspenders
 
-__all__ = ["acquire", "acquisition_block", "require_dose_budget", "clean_surface", "sims_image", "sims_line_scan", "sims_depth_profile"]
+__all__ = ["acquire", "acquisition_block", "require_dose_budget", "clean_surface", "sims_image", "sims_line_scan",
+           "sims_depth_profile"]
 
 SUSPENSION_RESUME_S = 120.0
 """Default wait after a suspension's cause cleared before the acquisition is taken again (s)."""

@@ -76,8 +76,9 @@ def operando_cycling(potentiostat: Any, sims: Any, clock: Any, *, cycling: Cycli
             # fails to when another stream was created since); each event names its region
             yield from bps.mv(sims.region, region)
             spent = yield from bps.rd(sims.dose)
-            log.note(charge_end=math.nan, time_end=math.nan, voltage_end=math.nan, cycle=phase.cycle, cell_step=phase.kind, reason=trigger, region=region,
-                     expected_dose=expected, dose_before=spent, dose_budget=dose_budget_ions_per_m2)
+            log.note(charge_end=math.nan, time_end=math.nan, voltage_end=math.nan, cycle=phase.cycle,
+                     cell_step=phase.kind, reason=trigger, region=region, expected_dose=expected,
+                     dose_before=spent, dose_budget=dose_budget_ions_per_m2)
             if spent + expected > dose_budget_ions_per_m2:
                 yield from call_async(log.mark_start)
                 yield from bps.trigger_and_read([log], name=REFUSAL_STREAM)

@@ -6,7 +6,8 @@
 log into the image's event. The marks run as ``wait_for`` messages, so a rewound plan marks
 again. Data keys (units): ``operando-charge_start`` / ``charge_end`` (C), ``time_start`` /
 ``time_end`` (s, session clock), ``voltage_start`` / ``voltage_end`` (V), ``cycle``,
-``cell_step`` (rest, charge, cv_hold, discharge), ``reason`` (why the set was taken: start, every_s, every_charge, soc=0.50, step_end),
+``cell_step`` (rest, charge, cv_hold, discharge), ``reason`` (why the set was taken: start,
+every_s, every_charge, soc=0.50, step_end),
 ``region``, ``expected_dose``, ``dose_before``, ``dose_budget`` (ions/m^2).
 """
 

@@ -69,7 +69,8 @@ class SuspendableSignal:
         return f"SuspendableSignal({self.name})"
 
 
-def imaging_suspenders(interlock: ImagingInterlock, detector: Any, resume_after_s: float = 120.0) -> list[SuspenderBase]:
+def imaging_suspenders(interlock: ImagingInterlock, detector: Any,
+                       resume_after_s: float = 120.0) -> list[SuspenderBase]:
     """Return the suspenders guarding a cryo-SIMS acquisition.
 
     The stage temperature leaving target_k +/- tolerance_k (K), or the LN2 supply running out

@@ -335,7 +335,8 @@ def plan_steps(campaign: Campaign, profile: Profile | None = None) -> list[Plann
                 duration_s=step.duration_s)
             cryo("storage")
         else:
-            label = step.label or f"operando, {step.cycling.cycles} cycle(s) at {step.cycling.charge_current_a * 1e6:g} uA"
+            cycling = step.cycling
+            label = step.label or f"operando, {cycling.cycles} cycle(s) at {cycling.charge_current_a * 1e6:g} uA"
             add("operando", label, estimate.operando(step), i, cycles=step.cycling.cycles)
     return steps
 

@@ -260,15 +260,7 @@ def bench(
 
     Runs from a checkout: the benchmarks/ folder is not installed with the package.
     """
-    import importlib
-
-    checkout = Path(__file__).resolve().parent.parent
-    if not (checkout / "benchmarks" / "harness.py").is_file():
-        raise SimslabError(f"simslab bench needs the benchmarks/ folder of a checkout beside {checkout / 'simslab'}: "
-                           "install simslab with `pip install -e .` from the repository")
-    if str(checkout) not in sys.path:
-        sys.path.insert(0, str(checkout))
-    harness = importlib.import_module("benchmarks.harness")
+    harness = _checkout_module("benchmarks.harness")
     config = harness.BenchConfig.quick() if quick else harness.BenchConfig()
     try:
         figures = harness.run_benchmarks(config, only, progress=lambda suite: errors.print(f"measuring {suite} ..."))
@@ -458,8 +450,9 @@ def _write_report(campaign_id: str, directory: Path | None, data: Path | None) -
         return None
     report = importlib.import_module("simslab.analysis.report")
     catalog = open_catalog(DEFAULT_PROFILE, data)
-    try:
-        return report.write_campaign_report(catalog, campaign_id, directory / "reports" / campaign_id)
+    try:  # the demo's report is shortened to keep the demo within two minutes (the report says how)
+        return report.write_campaign_report(catalog, campaign_id, directory / "reports" / campaign_id,
+                                            **report.DEMO_SETTINGS)
     finally:
         catalog.close()
 
@@ -510,6 +503,120 @@ def _checkout_module(name: str) -> Any:
     if str(checkout) not in sys.path:
         sys.path.insert(0, str(checkout))
     return importlib.import_module(name)
+
+
+BoundariesOption = Annotated[Path | None, typer.Option(
+    "--boundaries", help="registered grain-boundary map of the maps (.npy/.tif: mask or labels), the etched image")]
+DBulkOption = Annotated[float | None, typer.Option(
+    "--d-bulk", help="D_bulk at 22 C in m^2/s (NMR; default: the sample's d_bulk_m2_per_s, else 2.6e-12)")]
+ConductivityOption = Annotated[float | None, typer.Option(
+    "--conductivity", help="ionic conductivity at 22 C in S/m, for the Haven ratio")]
+
+
+@app.command(context_settings={"ignore_unknown_options": True})  # so that `analyze -1` means the latest run
+@reports_errors
+def analyze(
+    key: Annotated[str, typer.Argument(help="campaign id, or a run uid (its first 8+ characters, or -1)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print every result as JSON: SI values, errors, methods")] = False,
+    boundaries: BoundariesOption = None,
+    d_bulk: DBulkOption = None,
+    conductivity: ConductivityOption = None,
+    profile: Annotated[Path | None, typer.Option("--profile", "-p", help="profile whose catalog to read")] = None,
+    data: DataOption = None,
+) -> None:
+    """Analyse a campaign (or one run) from the catalog: D_eff, D_gb/delta, Arrhenius, capacities, SoC, dose."""
+    from simslab.analysis.campaign_analysis import analyze as analyze_key
+    from simslab.analysis.report_rows import summary_rows
+
+    catalog = open_catalog(profile, data)
+    try:
+        result = analyze_key(catalog, key, **_analysis_overrides(boundaries, d_bulk, conductivity))
+    finally:
+        catalog.close()
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=1) + "\n")
+        return
+    table = Table("section", "quantity", "value", "error", "unit", "T", title=f"{result.campaign_id}: "
+                  f"{len(result.runs_analysed)} runs analysed in {result.elapsed_s:.1f} s")
+    for row in summary_rows(result):
+        value, error = row.shown()
+        table.add_row(row.section, row.quantity, value, error, row.unit, row.temperature_c)
+    console.print(table)
+    for flag in result.quench_flags:
+        errors.print(f"[yellow]quench check failed:[/yellow] {flag}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@reports_errors
+def report(
+    campaign_id: Annotated[str, typer.Argument(help="the campaign to report on")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="directory to write into (default: "
+                                             "<data directory>/reports/<campaign id>)")] = None,
+    boundaries: BoundariesOption = None,
+    d_bulk: DBulkOption = None,
+    conductivity: ConductivityOption = None,
+    profile: Annotated[Path | None, typer.Option("--profile", "-p", help="profile whose catalog to read")] = None,
+    data: DataOption = None,
+) -> None:
+    """Write a campaign's report: one self-contained HTML page, the figures (PNG, SVG) and the JSON."""
+    from simslab.analysis.report import write_campaign_report
+    from simslab.profile import data_directory
+
+    catalog = open_catalog(profile, data)
+    try:
+        directory = out or data_directory(data) / "reports" / campaign_id
+        page = write_campaign_report(catalog, campaign_id, directory,
+                                     **_analysis_overrides(boundaries, d_bulk, conductivity))
+    finally:
+        catalog.close()
+    console.print(f"report: {page}", highlight=False, soft_wrap=True)
+
+
+def _analysis_overrides(boundaries: Path | None, d_bulk: float | None, conductivity: float | None) -> dict:
+    from simslab.analysis.read_boundary_map import read_boundary_map
+
+    return {"boundary_map": read_boundary_map(boundaries) if boundaries is not None else None,
+            "d_bulk_m2_per_s": d_bulk, "conductivity_s_per_m": conductivity}
+
+
+@app.command(name="replay")
+@reports_errors
+def replay_command(
+    key: Annotated[str, typer.Argument(help="run uid (or its first 8+ characters), or campaign id")],
+    profile: ProfileOption = DEFAULT_PROFILE,
+    seed: Annotated[int | None, typer.Option(help="replay with this twin seed instead of the recorded one")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False,
+    data: DataOption = None,
+) -> None:
+    """Re-run a recorded run or campaign on the simulated lab and compare it with the original.
+
+    Exits 1 if a simulated original replayed with its own twin parameters and seed did not
+    repeat its readings.
+    """
+    from simslab.replay import replay
+
+    overrides = _catalog_overrides(data)
+    if seed is not None:
+        overrides["twin"] = {"seed": seed}
+    report = replay(key, profile, overrides)
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=1, default=str) + "\n")
+    else:
+        table = Table("run", "original", "replay", "exit", "readings")
+        for run in report.runs:
+            verdict = "identical" if run.identical else f"{len(run.lines())} difference(s)"
+            table.add_row(run.label, run.original_uid[:8], (run.replay_uid or "")[:8],
+                          f"{run.original_exit} / {run.replay_exit}", verdict)
+        console.print(table)
+        for run in report.runs:
+            for line in run.lines():
+                console.print(f"{run.label}: {line}", highlight=False, soft_wrap=True)
+        for note in report.notes:
+            console.print(f"note: {note}", highlight=False, soft_wrap=True)
+        campaign = f" (campaign {report.campaign_id})" if report.campaign_id else ""
+        console.print(f"[bold]{report.summary()}[/bold]{campaign}", highlight=False)
+    if report.exact_expected and not report.identical_readings:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -3,8 +3,9 @@
 Every wait in simslab (a plan's ``bps.sleep``, a device's settle poll, an I/O timeout timer)
 is an ``asyncio`` timer on the session's event loop, the loop the RunEngine runs. In the lab
 that loop is an ordinary one. In simulation it is a :class:`VirtualTimeEventLoop`: whenever
-nothing is ready to run and no real work is in flight, it jumps its time to the next timer
-instead of sleeping, so six weeks of storage pass in the time it takes to run the callbacks.
+nothing is ready to run, it jumps its time to the next timer instead of sleeping (real work
+handed to an executor is waited for and takes no virtual time), so six weeks of storage pass
+in the time it takes to run the callbacks.
 Concurrent waits keep their order, as in a discrete-event simulation.
 
 Time is in seconds since the epoch in both modes; the virtual loop starts at a given epoch
@@ -14,6 +15,7 @@ time (by default the wall time at creation) so that timestamps look like dates.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import selectors
 import time
 from collections.abc import Callable
@@ -35,20 +37,23 @@ class Clock(Protocol):
 class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
     """An event loop whose ``time()`` is virtual and jumps over idle waits.
 
-    When the loop would otherwise block for a timer, it jumps its time to that timer, if
-    ``may_jump()`` allows it and no executor call is in flight. Real work in an executor (a
-    driver's blocking I/O, the SIMS's HDF5 writes) holds the time still until it is done, so a
-    protocol peer answering from another thread sees a consistent world and the same plan gives
-    the same virtual times, whatever the work costs in wall time. When jumps are not allowed
-    the loop waits for real and its time advances at the wall-clock pace: the session allows
-    jumps only while the RunEngine runs a plan, so an idle or paused simulated lab runs in real
-    time instead of spinning through its pollers.
+    When the loop would otherwise block for a timer, it jumps its time to that timer if
+    ``may_jump()`` allows it; otherwise it waits for real and its time advances at the
+    wall-clock pace: the session allows jumps only while the RunEngine runs a plan, so an idle
+    or paused simulated lab runs in real time instead of spinning through its pollers.
+
+    Real work handed to an executor (a driver's blocking I/O, the SIMS's HDF5 writes) runs on
+    the executor's thread while the loop waits for it: in virtual time the work takes no time
+    and nothing else happens meanwhile, so a protocol peer answering from another thread sees
+    a consistent world, and the result lands at the same point of every run. (Were the loop to
+    go on, the result would arrive from the other thread among whatever callbacks were running
+    then: the order of events at one virtual instant, and so the runs, would not repeat.)
     """
 
     def __init__(self, start_time: float | None = None):
         super().__init__()
         self._virtual_now = time.time() if start_time is None else float(start_time)
-        self._in_flight = 0
+        self._work_executor: concurrent.futures.ThreadPoolExecutor | None = None
         # asyncio runs timers due before time() + resolution; at epoch-sized times a float's
         # spacing is ~2e-7 s, so the default 1e-9 s would leave a timer due "now" never run.
         self._clock_resolution = 1e-6
@@ -59,13 +64,28 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
         return self._virtual_now
 
     def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future:
-        future = super().run_in_executor(executor, func, *args)
-        self._in_flight += 1
-        future.add_done_callback(self._work_done)
+        """Run ``func(*args)`` on ``executor`` (None: one of the loop's own), wait for it, return a done future."""
+        self._check_closed()
+        if executor is None:
+            if self._work_executor is None:
+                self._work_executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="simslab-virtual")
+            executor = self._work_executor
+        work = executor.submit(func, *args)
+        concurrent.futures.wait([work])
+        future = self.create_future()
+        if work.cancelled():
+            future.cancel()
+        elif work.exception() is not None:
+            future.set_exception(work.exception())
+        else:
+            future.set_result(work.result())
         return future
 
-    def _work_done(self, _future: asyncio.Future) -> None:
-        self._in_flight -= 1
+    def close(self) -> None:
+        super().close()
+        if self._work_executor is not None:
+            self._work_executor.shutdown(wait=False)
+            self._work_executor = None
 
     def _wait(self, selector: selectors.BaseSelector, timeout: float) -> list:
         """Wait up to ``timeout`` s of loop time for I/O: jump if allowed, else wait for real."""
@@ -73,8 +93,6 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
         if events:
             return events
         if self.may_jump():
-            if self._in_flight:  # time stands still until the work is done (it wakes the loop)
-                return selector.select(timeout)
             self._virtual_now += timeout
             return []
         started = time.monotonic()

@@ -146,7 +146,8 @@ class LiveSettings(_Settings):
     """Live feedback while plans run."""
 
     progress: bool = True
-    plot: bool = False
+    plot: bool = Field(False, description="draw the latest image of every mass and the potentiostat curve into "
+                                         "PNGs beside the catalog's assets (live/), as `simslab watch` does")
     publish: str | None = Field(
         None, pattern=r"^[A-Za-z0-9.\-]+:[0-9]{1,5}$",
         description="host:port of a 0MQ proxy to publish documents to (simslab watch runs one)",

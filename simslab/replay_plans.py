@@ -38,7 +38,7 @@ _BLUESKY_KEYS = {"uid", "time", "scan_id", "versions", "plan_type", "plan_name",
                  "motors", "num_points", "num_intervals", "plan_pattern", "plan_pattern_module", "plan_pattern_args",
                  "shape", "extents", "snaking"}
 _SESSION_KEYS = {"profile", "simulated", "twin", "twin_seed", "replay_of", "replay_of_campaign"}
-_DEVICE_REPR = re.compile(r"^[A-Za-z_][\w.]*\(.*\bname=['\"]([^'\"]+)['\"].*\)$")
+_DEVICE_REPR = re.compile(r"^[A-Za-z_][\w.]*\(.*?\bname=['\"]([^'\"]+)['\"].*\)$")
 _OBJECT_REPR = re.compile(r"^<.*>$|\bat 0x[0-9a-f]+")
 
 

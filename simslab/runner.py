@@ -182,9 +182,13 @@ class CampaignRunner:
         for problem in problems:
             logger.error("resume: %s", problem)
         sims = self.session.devices["sims"]
+        if not hasattr(sims, "seed_dose"):
+            return
+        ledger = sims.dose_ledger()
         for region, dose in recorded_dose(self.session.catalog, self.campaign.campaign_id).items():
-            if hasattr(sims, "seed_dose"):
-                sims.seed_dose(region, dose)
+            missing = dose - ledger.get(region, 0.0)  # a fresh process starts at 0; this one may know some
+            if missing > 0:
+                sims.seed_dose(region, missing)
                 logger.info("resume: region %s starts with %.3g ions/m^2 of dose", region, dose)
 
     def _finish(self, step: PlannedStep, result: Any) -> None:
@@ -259,7 +263,6 @@ class CampaignRunner:
             "sample": sample.model_dump(mode="json") if sample is not None else None,
             "estimated_duration_s": step.estimated_duration_s,
             "estimated_remaining_s": sum(s.estimated_duration_s for s in later),
-            "dose_budget_ions_per_m2": c.dose_budget_ions_per_m2,
         }
         if redo_of:
             md["redo_of"] = redo_of

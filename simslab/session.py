@@ -93,6 +93,8 @@ class Session:
             run_engine.subscribe(checkpoints.saver(lab))
         if profile.live.progress:
             run_engine.subscribe(LiveProgress(clock))
+        if profile.live.plot:
+            _subscribe_live_figures(run_engine, assets.parent / "live")
         return session
 
     def call(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
@@ -226,3 +228,11 @@ def _run_metadata(profile: Profile, lab: Any) -> dict[str, Any]:
         md["twin_seed"] = profile.twin.seed
         md["twin_start_s"] = lab.start_s  # epoch s where the twin's clock started (a replay starts there too)
     return md
+
+
+def _subscribe_live_figures(run_engine: RunEngine, directory: Path) -> None:
+    """Draw the latest image of every mass and the potentiostat curve into ``directory`` as runs go."""
+    from simslab.live_view import CampaignWatcher
+
+    run_engine.subscribe(CampaignWatcher(directory))
+    logger.info("live figures: latest-image.png and potentiostat.png in %s", directory)

@@ -31,6 +31,7 @@ from simslab.simulators.diffusivity_laws import diffusivity
 from simslab.simulators.parameters import DiffusionParameters, ExchangeParameters, PolycrystalParameters
 from simslab.simulators.polycrystal import Polycrystal, effective_boundary_spacing, generate_polycrystal
 from simslab.simulators.tracer_window import WindowHistory
+from simslab.simulators.window_stepping import MAX_EXPLICIT_STEPS, evolve_explicit, explicit_step_count
 
 __all__ = ["TracerSample"]
 
@@ -208,6 +209,14 @@ class TracerSample:
                 left, right = history.edge_values(start + rate * t_s)
                 return {"left": left, "right": right}
 
+            # a segment where nothing moves far (a cold image) is not stiff: explicit steps
+            # integrate it without the factorisation an implicit step costs
+            operator = self._window_model.operator(segment.d_bulk, segment.gb_conductance)
+            explicit_steps = explicit_step_count(operator, segment.duration_s, steps)
+            if explicit_steps <= MAX_EXPLICIT_STEPS:
+                self._window = evolve_explicit(self._window_model, operator, self._window, segment.duration_s,
+                                               explicit_steps, segment.d_bulk, edge_values)
+                continue
             self._window = self._window_model.evolve(
                 self._window, segment.duration_s, steps, segment.d_bulk, segment.gb_conductance, edge_values
             )

@@ -78,12 +78,13 @@ class PeerConnection:
         with self._write_lock:
             if self.closed:
                 return
+            # logged first: the client may read the reply (and a test the log) before _write returns
+            self.server.log.append(("out", data))
             try:
                 self._write(data)
             except OSError:
                 logger.debug("%s: write on %s failed", self.server.name, self.label, exc_info=True)
             else:
-                self.server.log.append(("out", data))
                 return
         self.close()
 

@@ -90,6 +90,22 @@ def test_capacities_from_the_current_when_no_counter_was_recorded():
     assert result.discharge_capacity_c == pytest.approx(discharged, abs=2e-4)
 
 
+def test_an_initial_rest_numbered_0_is_a_step_not_a_cycle():
+    """The plan numbers the rest before the first charge as cycle 0 (as in the demo's operando run)."""
+    time_s, _, _, charge, steps = _cc_cv_cc_trace()
+    rest_s = 600.0
+    shifted = [CyclingStep(s.kind, s.cycle, s.start_s + rest_s, s.end_s + rest_s) for s in steps]
+    with_rest = [CyclingStep("rest", 0, 0.0, rest_s), *shifted]
+    time_with_rest = np.concatenate([np.arange(0.0, rest_s, SAMPLE_S), time_s + rest_s])
+    charge_with_rest = np.concatenate([np.zeros(int(rest_s / SAMPLE_S)), charge])
+    result = cycling_capacities(time_with_rest, with_rest, charge_c=charge_with_rest)
+    charged, discharged = _expected_capacities()
+    assert result.cycle.tolist() == [1, 2]  # the plan's numbers, real charge/discharge cycles only
+    assert result.charge_capacity_c == pytest.approx(charged, rel=1e-12)
+    assert result.discharge_capacity_c == pytest.approx(discharged, rel=1e-12)
+    assert result.step_kind[0] == "rest" and result.step_cycle[0] == 0  # the rest stays among the steps
+
+
 def test_state_of_charge_of_images_from_their_charge_windows():
     time_s, _, _, charge, _ = _cc_cv_cc_trace()
     starts = np.array([0.0, 3600.0, 4.0 * 3600 + 600.0, 6.0 * 3600])

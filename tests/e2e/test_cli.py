@@ -24,7 +24,8 @@ def _profile(tmp_path: Path, **changes) -> Path:
 
 def test_confirm_completes_the_transfer_the_operator_was_asked_for(tmp_path):
     handoff = tmp_path / "handoff"
-    profile = _profile(tmp_path, devices={"sample_handler": {"driver": {"kind": "operator", "handoff_dir": str(handoff)}}})
+    operator = {"kind": "operator", "handoff_dir": str(handoff)}
+    profile = _profile(tmp_path, devices={"sample_handler": {"driver": operator}})
     driver = OperatorHandoff(OperatorHandoffSettings(kind="operator", handoff_dir=handoff))
     driver.connect()
     driver.request_transfer("exchange_bath", "dip one edge into 6LiNO3")

@@ -96,5 +96,6 @@ def test_a_killed_campaign_resumes_and_every_step_completes_once(tmp_path):
     assert len(interrupted) <= 1, kill_at  # at most the one run the kill cut short (none if it fell between runs)
     for start, stop in interrupted:
         assert stop["exit_status"] == "abort" and stop["reason"] == INTERRUPTED_REASON
-        redo = next(s for s, p in runs if s["step"]["index"] == start["step"]["index"] and p["exit_status"] == "success")
+        index = start["step"]["index"]
+        redo = next(s for s, p in runs if s["step"]["index"] == index and p["exit_status"] == "success")
         assert redo["redo_of"] == [start["uid"]] and redo["resumed"] is True

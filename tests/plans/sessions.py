@@ -47,7 +47,8 @@ def build_session(overrides: dict[str, Any] | None = None, *, with_catalog: bool
 
 def acquisition_seconds(acquisition: Acquisition) -> float:
     """Cleaning, analysis and sputter time of an acquisition in s."""
-    return acquisition.cleaning_time_s + acquisition.integration_s + acquisition.sputter_cycles * acquisition.sputter_time_s
+    a = acquisition
+    return a.cleaning_time_s + a.integration_s + a.sputter_cycles * a.sputter_time_s
 
 
 class DocumentLog:

@@ -125,3 +125,18 @@ def _free_port_pair() -> int:
                     continue
                 return port
     raise RuntimeError("no two adjacent free ports on 127.0.0.1")
+
+
+def test_a_session_with_live_plot_draws_the_latest_image_as_it_is_taken(tmp_path: Path) -> None:
+    from simslab import plans
+    from tests.plans.sessions import SHORT_OPERANDO_IMAGE, build_session
+
+    session = build_session({"catalog": {"kind": "embedded", "directory": str(tmp_path / "data")},
+                             "live": {"plot": True}}, with_catalog=True)
+    try:
+        session.RE(plans.sims_image(session.devices["sims"], acquisition=SHORT_OPERANDO_IMAGE))
+        live = session.catalog.assets_directory.parent / "live"
+    finally:
+        session.close()
+    assert (live / "latest-image.png").read_bytes()[:8] == PNG_MAGIC
+    assert not (live / "potentiostat.png").exists()  # no cell run, no curve

@@ -1,4 +1,5 @@
-"""The campaign runner: step metadata, a fault in any instrument ends safe, pause/abort/resume, resume from the catalog."""
+"""The campaign runner: step metadata; a fault in any instrument ends safe; pause, abort, resume; resume from
+the catalog."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ DIFFUSION = {
 }
 SHORT = {
     **DIFFUSION, "campaign_id": "runner-resume", "exchange": {"duration_s": 3600},
-    "imaging": copy.deepcopy(SMALL_IMAGING_SPEC), "steps": [{"kind": "storage", "duration_s": 7200}],
+    "imaging": {"image": {**SMALL_IMAGING_SPEC["image"], "integration_s": 300}, "line_scan": None},
+    "steps": [{"kind": "storage", "duration_s": 7200}],
 }
 """A short campaign for the resume test, which writes to a catalog (each event costs ~5 ms there)."""
 OPERANDO = {
