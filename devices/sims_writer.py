@@ -119,7 +119,10 @@ class SimsHdfWriter:
             if dataset.written > dataset.emitted:
                 indices = {"start": dataset.emitted, "stop": dataset.written}
                 dataset.emitted = dataset.written
-                yield "stream_datum", dataset.bundle.compose_stream_datum(indices)
+                # validate=False: bluesky fills the datum's descriptor and seq_nums only after
+                # this, so a check here would see placeholders; the catalog's writer validates
+                # every document as it arrives. It saved ~0.5 ms of jsonschema per mass per frame.
+                yield "stream_datum", dataset.bundle.compose_stream_datum(indices, validate=False)
 
     def _dataset_for(self, run_file: _RunFile, layout: str, key: str, array: np.ndarray) -> _Dataset:
         path = f"/{layout}/{key}"

@@ -34,6 +34,7 @@ logger = logging.getLogger("simslab")
 PROFILES = Path(str(files("simslab.profiles")))  # the shipped profiles, installed or editable
 DEFAULT_PROFILE = PROFILES / "sim.yaml"
 ProfileOption = Annotated[Path, typer.Option("--profile", "-p", help="profile YAML (default: the simulated lab)")]
+CatalogProfileOption = Annotated[Path | None, typer.Option("--profile", "-p", help="profile whose catalog to read")]
 DataOption = Annotated[
     Path | None, typer.Option("--data", help="embedded catalog directory (default: $SIMSLAB_DATA or ./simslab-data)")
 ]
@@ -104,7 +105,7 @@ def open_catalog(profile: Path | None, data: Path | None):
 def runs(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON list instead of a table")] = False,
     campaign: Annotated[str | None, typer.Option(help="only the runs of this campaign")] = None,
-    profile: Annotated[Path | None, typer.Option("--profile", "-p", help="profile whose catalog to read")] = None,
+    profile: CatalogProfileOption = None,
     data: DataOption = None,
 ) -> None:
     """List the runs in the catalog: uid, start time, plan, campaign, step, sample, exit status."""
@@ -209,7 +210,7 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="directory to write into")],
     file_format: Annotated[str, typer.Option("--format", "-f", help="hdf5 (whole run), csv (scalar streams) or "
                                              "tiff (image stacks per mass)")] = "hdf5",
-    profile: Annotated[Path | None, typer.Option("--profile", "-p", help="profile whose catalog to read")] = None,
+    profile: CatalogProfileOption = None,
     data: DataOption = None,
 ) -> None:
     """Export a run as HDF5, CSV or TIFF files; print the files written."""
@@ -521,7 +522,7 @@ def analyze(
     boundaries: BoundariesOption = None,
     d_bulk: DBulkOption = None,
     conductivity: ConductivityOption = None,
-    profile: Annotated[Path | None, typer.Option("--profile", "-p", help="profile whose catalog to read")] = None,
+    profile: CatalogProfileOption = None,
     data: DataOption = None,
 ) -> None:
     """Analyse a campaign (or one run) from the catalog: D_eff, D_gb/delta, Arrhenius, capacities, SoC, dose."""
@@ -555,7 +556,7 @@ def report(
     boundaries: BoundariesOption = None,
     d_bulk: DBulkOption = None,
     conductivity: ConductivityOption = None,
-    profile: Annotated[Path | None, typer.Option("--profile", "-p", help="profile whose catalog to read")] = None,
+    profile: CatalogProfileOption = None,
     data: DataOption = None,
 ) -> None:
     """Write a campaign's report: one self-contained HTML page, the figures (PNG, SVG) and the JSON."""

@@ -222,3 +222,31 @@ def test_stage_on_the_real_lakeshore_driver_through_a_protocol_peer(RE, clock, r
     assert event["data"]["stage-temperature"] == pytest.approx(163.15, abs=0.5)  # profile tolerance
     assert event["data"]["stage-setpoint"] == 163.15
     assert real.blocking
+
+
+def test_monitored_temperature_follows_the_profile_deadband(clock, run):
+    """A 10 K relaxation (time constant 10 min) watched for an hour: events step by the profile's deadband."""
+
+    def watch(deadband_k: float) -> list[float]:
+        settings = CryoStageSettings(settle=SETTLE, monitor_deadband_k=deadband_k, monitor_period_s=7200.0)
+        stage, driver, _ = make_stage(clock, run, settings, time_constant_s=600.0)
+        driver.set_setpoint_k(285.15)
+        values: list[float] = []
+
+        async def an_hour():
+            def record(readings):
+                values.append(readings["stage-temperature"]["value"])
+
+            stage.temperature.subscribe_reading(record)
+            await asyncio.sleep(3600.0)
+            stage.temperature.clear_sub(record)
+
+        run(an_hour())
+        return values
+
+    fine, coarse = watch(0.01), watch(0.5)
+    # 0.5 K steps over ~9.98 K (1 - e^-6 of 10 K): the first value plus 18-20 crossings
+    assert 17 <= len(coarse) <= 21
+    assert all(abs(b - a) > 0.5 for a, b in zip(coarse, coarse[1:]))
+    # 0.01 K: every 10 s poll while the change per poll exceeds 0.01 K (the first ~40 min), then crossings
+    assert len(fine) > 5 * len(coarse)

@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 import pytest
 from bluesky.utils import FailedStatus
+from event_model import DocumentNames, schema_validators
 from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider, init_devices
 
 from simslab.devices import ToFSims, mass_data_key
@@ -78,6 +79,26 @@ def test_count_writes_frames_that_read_back_identical_to_the_driver_arrays(RE, c
     # the region's dose after each image: primary ions / raster area, accumulated
     assert [e["data"]["sims-dose"] for e in events] == pytest.approx([IMAGE_DOSE, 2 * IMAGE_DOSE], rel=1e-9)
     assert events[0]["data"]["sims-elapsed"] == pytest.approx(1200.0)
+
+
+def test_stream_datums_are_valid_documents_pointing_at_consecutive_frames(RE, clock, run, tmp_path):
+    # the writer composes StreamDatum without event_model's check (bluesky fills descriptor and
+    # seq_nums afterwards): what the subscribers receive must still pass the schema
+    sims, _, _ = make_sims(clock, run, tmp_path)
+    docs = collect(RE, bp.count([sims], num=3))
+    datums = [doc for name, doc in docs if name == "stream_datum"]
+    for doc in datums:
+        schema_validators[DocumentNames.stream_datum].validate(doc)
+    descriptor = next(doc for name, doc in docs if name == "descriptor")
+    assert {doc["descriptor"] for doc in datums} == {descriptor["uid"]}
+    by_resource: dict[str, list[dict]] = {}
+    for doc in datums:
+        by_resource.setdefault(doc["stream_resource"], []).append(doc)
+    assert len(by_resource) == 2  # one resource per mass
+    for resource_datums in by_resource.values():
+        # one frame per event, in order: frame i of the dataset is event i + 1
+        assert [(d["indices"]["start"], d["indices"]["stop"]) for d in resource_datums] == [(0, 1), (1, 2), (2, 3)]
+        assert [(d["seq_nums"]["start"], d["seq_nums"]["stop"]) for d in resource_datums] == [(1, 2), (2, 3), (3, 4)]
 
 
 def test_each_run_gets_its_own_file(RE, clock, run, tmp_path):
