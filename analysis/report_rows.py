@@ -145,13 +145,16 @@ def _diffusion_rows(d: DiffusionAnalysis) -> Iterator[Row]:
 
 
 def _no_boundary_reason(d: DiffusionAnalysis, index: int) -> str:
-    """Say why a map gave no per-boundary value: steps J/k below the counting noise, or none fitted."""
+    """Say why a map gave no per-boundary value: no steps found, steps J/k below the counting noise, or none fitted."""
     image, lr, gb = d.images[index], d.long_range, d.d_gb_over_width
+    if image.boundaries.count_total == 0:
+        return " (no boundary step was found in the map)"
+    unjudged = " (no boundary fit was accepted)"  # without D_gb/delta nor flux, the expected steps are unknown
     if lr is None or gb is None or not image.mean_counts_per_pixel > 0:
-        return ""
+        return unjudged
     d_eff = lr.d_eff_at(image.reference_temperature_k)
     if d_eff is None:
-        return ""
+        return unjudged
     profile = lr.profiles[index]
     step = float(np.nanmax(np.abs(lr.flux_m_per_s(index, d_eff[0], profile.x_m)))) / gb.value_m_per_s
     c = float(np.nanmean(profile.c))
