@@ -133,14 +133,7 @@ class CampaignRunner:
             if on_step is not None:
                 on_step(step, self._todo)
             self._current = step
-            try:
-                result = self.session.RE(self._plan_for(step))
-            except RunEngineInterrupted:
-                self._on_pause()
-                raise
-            except Exception as err:
-                self._failed(step, str(err) or type(err).__name__, err)
-            self._finish(step, result)
+            self._finish(step, self._drive(step, lambda: self.session.RE(self._plan_for(step))))
         return self.outcomes
 
     def resume_paused(self, on_step: StepCallback | None = None) -> list[StepOutcome]:
@@ -148,15 +141,18 @@ class CampaignRunner:
         step = self._current
         if step is None:
             raise SimslabError("no campaign step is paused")
+        self._finish(step, self._drive(step, self.session.RE.resume))
+        return self.run(on_step)
+
+    def _drive(self, step: PlannedStep, engine_call: Callable[[], Any]) -> Any:
+        """Return what the RunEngine call returns; on Ctrl-C stop the acquisition, on failure make all safe."""
         try:
-            result = self.session.RE.resume()
+            return engine_call()
         except RunEngineInterrupted:
             self._on_pause()
             raise
         except Exception as err:
             self._failed(step, str(err) or type(err).__name__, err)
-        self._finish(step, result)
-        return self.run(on_step)
 
     def abort(self, reason: str = "aborted by the operator") -> None:
         """Abort the paused step (its stop document says ``reason``), make everything safe, raise CampaignStopped."""

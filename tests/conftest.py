@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,3 +23,21 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = tmp_path / "simslab-data"
     monkeypatch.setenv("SIMSLAB_DATA", str(directory))
     return directory
+
+
+@pytest.fixture
+def make_session(data_dir) -> Iterator[Callable[..., Any]]:
+    """Return a factory of simulated-lab sessions (tests/plans/sessions.py: ``overrides``, ``with_catalog=``);
+    all are closed after the test."""
+    from tests.plans.sessions import build_session  # it imports this module's profile paths
+
+    sessions = []
+
+    def make(overrides: dict[str, Any] | None = None, **kwargs: Any):
+        session = build_session(overrides, **kwargs)
+        sessions.append(session)
+        return session
+
+    yield make
+    for session in sessions:
+        session.close()

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
-
 import pytest
 
 from simslab.session import Session
 
-from .sessions import DocumentLog, build_session
-
-
-@pytest.fixture
-def make_session(data_dir) -> Iterator[Callable[..., Session]]:
-    """Return a factory of sessions (``overrides``, ``with_catalog=``); all are closed after the test."""
-    sessions: list[Session] = []
-
-    def make(overrides: dict[str, Any] | None = None, **kwargs: Any) -> Session:
-        session = build_session(overrides, **kwargs)
-        sessions.append(session)
-        return session
-
-    yield make
-    for session in sessions:
-        session.close()
+from .sessions import DocumentLog
 
 
 @pytest.fixture

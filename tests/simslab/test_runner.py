@@ -11,7 +11,7 @@ from bluesky.utils import RunEngineInterrupted
 from simslab.campaign import validate_campaign
 from simslab.catalog import INTERRUPTED_REASON
 from simslab.runner import CampaignRunner, CampaignStopped
-from tests.plans.sessions import SMALL_IMAGING_SPEC, DocumentLog, build_session
+from tests.plans.sessions import SMALL_IMAGING_SPEC, DocumentLog
 
 IMAGE_START_S = 8520.0
 """When the first map starts in DIFFUSION (virtual s after session start): 2 h exchange with the
@@ -39,20 +39,6 @@ OPERANDO = {
 }
 
 
-@pytest.fixture
-def sessions(data_dir):
-    made = []
-
-    def make(overrides=None, **kwargs):
-        session = build_session(overrides, **kwargs)
-        made.append(session)
-        return session
-
-    yield make
-    for session in made:
-        session.close()
-
-
 def _runner(session, spec):
     docs = DocumentLog()
     session.RE.subscribe(docs)
@@ -70,8 +56,8 @@ def _assert_safe(session):
     assert abs(stage.target_setpoint_k - stage.temperature_k) < 2.0, "stage held where it is"
 
 
-def test_every_step_is_a_run_with_the_campaign_metadata(sessions):
-    session = sessions()
+def test_every_step_is_a_run_with_the_campaign_metadata(make_session):
+    session = make_session()
     runner, docs = _runner(session, DIFFUSION)
     outcomes = runner.run()
     assert [o.kind for o in outcomes] == ["exchange", "cryo_sims", "anneal", "cryo_sims"]
@@ -103,8 +89,8 @@ FAULTS = [
 
 
 @pytest.mark.parametrize(("fault", "spec", "reason"), [f[1:] for f in FAULTS], ids=[f[0] for f in FAULTS])
-def test_a_fault_in_any_instrument_ends_the_step_safe_with_the_reason(sessions, fault, spec, reason):
-    session = sessions({"twin": {"faults": [fault]}})
+def test_a_fault_in_any_instrument_ends_the_step_safe_with_the_reason(make_session, fault, spec, reason):
+    session = make_session({"twin": {"faults": [fault]}})
     runner, docs = _runner(session, spec)
     with pytest.raises(CampaignStopped) as stopped:
         runner.run()
@@ -132,8 +118,8 @@ def _pause_in_step(session, index: int, stream: str = "sample_location") -> None
     session.RE.subscribe(press)
 
 
-def test_ctrl_c_pauses_and_abort_ends_the_step_safe(sessions):
-    session = sessions()
+def test_ctrl_c_pauses_and_abort_ends_the_step_safe(make_session):
+    session = make_session()
     runner, docs = _runner(session, DIFFUSION)
     _pause_in_step(session, 2, "furnace-temperature_monitor")  # Ctrl-C while the furnace heats
     with pytest.raises(RunEngineInterrupted):
@@ -148,8 +134,8 @@ def test_ctrl_c_pauses_and_abort_ends_the_step_safe(sessions):
     _assert_safe(session)
 
 
-def test_ctrl_c_then_resume_finishes_the_campaign(sessions):
-    session = sessions()
+def test_ctrl_c_then_resume_finishes_the_campaign(make_session):
+    session = make_session()
     runner, docs = _runner(session, DIFFUSION)
     _pause_in_step(session, 1, "image")  # Ctrl-C while the stage is cold and imaging
     with pytest.raises(RunEngineInterrupted):
@@ -159,8 +145,8 @@ def test_ctrl_c_then_resume_finishes_the_campaign(sessions):
     assert [s["step"]["index"] for s in docs.of("start")] == [0, 1, 2, 3]  # each step once
 
 
-def test_resume_reads_the_campaign_back_and_redoes_only_unfinished_steps(sessions):
-    session = sessions(with_catalog=True)
+def test_resume_reads_the_campaign_back_and_redoes_only_unfinished_steps(make_session):
+    session = make_session(with_catalog=True)
     runner, _ = _runner(session, SHORT)
     _pause_in_step(session, 2)
     with pytest.raises(RunEngineInterrupted):

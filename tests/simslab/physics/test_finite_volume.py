@@ -5,25 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.special import erfc
-from scipy.spatial import cKDTree
 
 from simslab.physics.finite_volume import GrainDiffusion2D
 from simslab.physics.pixel_boundaries import estimate_boundary_normals
+from tests.simslab.physics.grains import voronoi_labels
 
 H = 1.0e-6  # pixel side, m
 D_BULK = 1.0e-12  # m^2/s
 
 
-def _voronoi(shape: tuple[int, int], grains: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    ny, nx = shape
-    seeds = rng.uniform((0, 0), (nx, ny), size=(grains, 2))
-    iy, jx = np.mgrid[0:ny, 0:nx]
-    return cKDTree(seeds).query(np.column_stack([jx.ravel() + 0.5, iy.ravel() + 0.5]))[1].reshape(shape)
-
-
 def test_closed_grains_conserve_tracer_over_an_anneal_sequence() -> None:
-    labels = _voronoi((64, 96), 40, seed=1)
+    labels = voronoi_labels((64, 96), 40, seed=1)
     model = GrainDiffusion2D(labels, H, dirichlet_edges=())
     c = np.random.default_rng(2).uniform(0.05, 0.95, labels.shape)
     start = model.total(c)
@@ -147,7 +139,7 @@ def test_each_boundary_class_has_its_own_conductance() -> None:
 
 
 def test_factorisation_is_reused_for_the_same_step_and_coefficients() -> None:
-    model = GrainDiffusion2D(_voronoi((32, 48), 10, seed=3), H, dirichlet_edges=())
+    model = GrainDiffusion2D(voronoi_labels((32, 48), 10, seed=3), H, dirichlet_edges=())
     c = np.random.default_rng(0).random((32, 48))
     model.evolve(c, 100.0, 4, D_BULK, 1e-7)
     model.evolve(c, 100.0, 4, D_BULK, 1e-7)

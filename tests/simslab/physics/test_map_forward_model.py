@@ -5,24 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.spatial import cKDTree
 from scipy.special import erfc
 
 from simslab.physics.finite_volume import GrainDiffusion2D
 from simslab.physics.map_forward_model import QuasiStaticWindow
 from simslab.physics.window_profile import EdgeHistory, LongRangeWindow, ProfileStretch, WindowProfile, uniform_face_rates
+from tests.simslab.physics.grains import voronoi_labels
 
 H = 1.0e-6  # pixel side, m
 D_BULK = 2.6e-12  # m^2/s (NMR, 22 C)
 C0, CS = 0.0759, 0.95
-
-
-def _voronoi(shape: tuple[int, int], grains: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    ny, nx = shape
-    seeds = rng.uniform((0, 0), (nx, ny), size=(grains, 2))
-    iy, jx = np.mgrid[0:ny, 0:nx]
-    return cKDTree(seeds).query(np.column_stack([jx.ravel() + 0.5, iy.ravel() + 0.5]))[1].reshape(shape)
 
 
 def test_long_range_edges_follow_erfc_while_immersed() -> None:
@@ -80,7 +72,7 @@ def test_column_conductance_of_a_straight_boundary_is_the_series_of_bulk_and_int
 def slow_boundary_window():
     """A 40 x 96 um window of ~12 um grains behind slow boundaries, exchanged 30 h, exact and quasi-static."""
     ny, nx = 40, 96
-    labels = _voronoi((ny, nx), 30, seed=3)
+    labels = voronoi_labels((ny, nx), 30, seed=3)
     k = 0.004 * D_BULK / H  # r = 0.004: the boundaries hold most of the drop (GB-limited, as in LLTO)
     d_eff = 2.0e-13
     long_range = LongRangeWindow(10e-3, 20e-6, H, nx, C0, CS)
@@ -157,7 +149,7 @@ def test_cold_tail_keeps_tracer_inside_grains_behind_frozen_boundaries() -> None
 
 
 def test_warm_started_solves_match_a_fresh_factorisation() -> None:
-    labels = _voronoi((48, 64), 20, seed=5)
+    labels = voronoi_labels((48, 64), 20, seed=5)
     profile = WindowProfile(np.linspace(0.8, 0.3, 64) + 0.02 * np.sin(np.linspace(0, 3, 64)), 0.81, 0.29)
     reused = QuasiStaticWindow(labels)
     reused.field(0.01, profile)
