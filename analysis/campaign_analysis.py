@@ -34,7 +34,7 @@ def analyze(catalog: Any, key: str, settings: DiffusionSettings | None = None, *
     """Analyse ``key``: a campaign id if the catalog has runs of it, else a run uid (or partial uid, or -1)."""
     if not key.lstrip("-").isdigit() and catalog.campaign_runs(key):
         return analyze_campaign(catalog, key, settings, **overrides)
-    return analyze_run(catalog, int(key) if key.lstrip("-").isdigit() else key, settings, **overrides)
+    return analyze_run(catalog, key, settings, **overrides)
 
 
 def analyze_campaign(catalog: Any, campaign_id: str, settings: DiffusionSettings | None = None,

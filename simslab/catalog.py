@@ -131,11 +131,17 @@ class Catalog:
         return len(self.client)
 
     def run(self, key: str | int) -> Any:
-        """Return a run by uid, partial uid (8+ characters) or index (-1: the latest)."""
-        try:
-            return self.client[key]
-        except (KeyError, IndexError) as err:
-            raise CatalogError(f"no run {key!r} in the catalog") from err
+        """Return a run by uid, partial uid (5+ characters), scan id or index (-1: the latest).
+
+        Text as typed on a command line is accepted: "-1" is an index, and digits are tried
+        as a partial uid first (a uid may start with eight digits), then as a scan id.
+        """
+        for candidate in _run_lookups(key):
+            try:
+                return self.client[candidate]
+            except (KeyError, IndexError):
+                continue
+        raise CatalogError(f"no run {key!r} in the catalog")
 
     def runs(self) -> list[RunSummary]:
         """Return one summary per run, oldest first."""
@@ -243,3 +249,11 @@ def _registry() -> Any:
     registry = copy.deepcopy(default_serialization_registry)  # a shallow copy would mutate tiled's
     registry.register("BlueskyRun", "application/json-seq", json_seq_exporter)
     return registry
+
+
+def _run_lookups(key: str | int) -> list[str | int]:
+    """Return what a run key may mean to the catalog client, the likeliest first."""
+    if isinstance(key, int) or not key.strip().lstrip("-").isdigit():
+        return [key.strip() if isinstance(key, str) else key]
+    number = int(key)
+    return [key.strip(), number] if number > 0 and len(key.strip()) >= 5 else [number]

@@ -135,12 +135,11 @@ def show(
     """Show a run's metadata and streams, or with --documents its documents as they came live."""
     catalog = open_catalog(profile, data)
     try:
-        key: str | int = int(uid) if uid.lstrip("-").isdigit() else uid
         if documents:
-            for name, doc in catalog.documents(key):
+            for name, doc in catalog.documents(uid):
                 sys.stdout.write(json.dumps([name, doc], default=str) + "\n")
             return
-        run = catalog.run(key)
+        run = catalog.run(uid)
         start, stop = run.metadata["start"], run.metadata.get("stop") or {}
         console.print_json(json.dumps({"start": start, "stop": stop, "streams": list(run)}, default=str))
     finally:
@@ -218,7 +217,7 @@ def export(
 
     catalog = open_catalog(profile, data)
     try:
-        written = export_run(catalog.run(int(uid) if uid.lstrip("-").isdigit() else uid), file_format, out)
+        written = export_run(catalog.run(uid), file_format, out)
     finally:
         catalog.close()
     for path in written:

@@ -101,3 +101,32 @@ def test_second_process_sees_a_run_still_running(data_dir: Path):
     finally:
         catalog.close()
     assert [row["exit_status"] for row in seen] == ["running"]
+
+
+def test_a_uid_prefix_of_digits_finds_its_run_not_a_scan_id(data_dir: Path):
+    from event_model import compose_run
+
+    from simslab.errors import CatalogError
+    from simslab.profile import EmbeddedCatalogSettings
+
+    catalog = Catalog.open(EmbeddedCatalogSettings(directory=data_dir))
+    try:
+        store = catalog.writer()
+        for uid, scan_id in (("66078369-0000-4000-8000-000000000001", 7), ("abcdef01-0000-4000-8000-000000000002", 8)):
+            bundle = compose_run(uid=uid, metadata={"scan_id": scan_id})
+            store("start", bundle.start_doc)
+            store("stop", bundle.compose_stop())
+        # eight digits of a uid, as `simslab show 66078369` passes them: the uid, though it parses as a number
+        assert catalog.run("66078369").metadata["start"]["uid"].startswith("66078369")
+        assert catalog.run("8").metadata["start"]["uid"].startswith("abcdef01")  # short digits: a scan id
+        assert catalog.run("-1").metadata["start"]["uid"].startswith("abcdef01")  # an index
+        with pytest.raises(CatalogError, match="no run '99999999'"):
+            catalog.run("99999999")
+    finally:
+        catalog.close()
+    from typer.testing import CliRunner
+
+    from simslab.cli import app
+
+    shown = CliRunner().invoke(app, ["show", "66078369", "--data", str(data_dir)])  # the user's way in
+    assert shown.exit_code == 0 and "66078369-0000-4000-8000-000000000001" in shown.output, shown.output
