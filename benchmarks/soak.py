@@ -54,13 +54,20 @@ from .soak_draw import CampaignDraw, draw_campaign
 from .soak_launch import LaunchResult, launch
 from .soak_log import LaunchLog, read_launch_log
 
-__all__ = ["SoakConfig", "run_soak", "write_report", "SOAK_CAMPAIGN", "CAMPAIGN_DOCUMENTS"]
+__all__ = ["SoakConfig", "run_soak", "write_report", "give_up_reason", "SOAK_CAMPAIGN", "CAMPAIGN_DOCUMENTS",
+           "CAMPAIGN_REQUESTS", "CAMPAIGN_VIRTUAL_S"]
 
 logger = logging.getLogger(__name__)
 
 SOAK_CAMPAIGN = Path(__file__).resolve().parent / "soak_campaign.yaml"
 CAMPAIGN_DOCUMENTS = 2200
 """About how many documents the soak campaign emits when nothing goes wrong (measured: 2140)."""
+CAMPAIGN_REQUESTS = 220
+"""About how many catalog requests its launches make when nothing goes wrong (measured: 215)."""
+CAMPAIGN_VIRTUAL_S = 34_000.0
+"""The soak campaign's virtual duration (measured: 34.2 ks, exchange start to operando end). Timed
+faults are drawn within it; the planner's estimate (42.7 ks) is an upper bound, mostly because the
+operando cycle reaches its cutoff early, and a fault drawn after the campaign's end never fires."""
 SMALL_TRACER_WINDOW = {"window_size_m": [64e-6, 32e-6], "window_pixels": [64, 32]}
 """The twin's tracer window, shrunk as in the tests: its cost, not its physics, scales with the pixels."""
 
@@ -94,10 +101,10 @@ def run_soak(config: SoakConfig, progress: Callable[[str], None] | None = None) 
         spec = load_yaml(SOAK_CAMPAIGN)
         campaign = validate_campaign(spec, load_profile(SIM_PROFILE), str(SOAK_CAMPAIGN))
         steps = plan_steps(campaign, load_profile(SIM_PROFILE))
-        duration_s = sum(step.estimated_duration_s for step in steps)
         outcomes = []
         for number in range(config.campaigns):
-            draw = draw_campaign(rng, f"soak-{config.seed}-{number:03d}", duration_s, CAMPAIGN_DOCUMENTS)
+            draw = draw_campaign(rng, f"soak-{config.seed}-{number:03d}", CAMPAIGN_VIRTUAL_S, CAMPAIGN_DOCUMENTS,
+                                 CAMPAIGN_REQUESTS)
             say(f"campaign {number + 1}/{config.campaigns} {draw.campaign_id}: {len(draw.faults)} fault(s), "
                 f"kills {', '.join(k.describe() for k in draw.kills)}")
             outcome = _CampaignSoak(draw, work / draw.campaign_id, template, spec, config).run([s.index for s in steps])
@@ -178,13 +185,9 @@ class _CampaignSoak:
                 problems.append(f"launch {number} ran longer than {self.config.launch_timeout_s:g} s and was killed")
                 break
             fault_resumes += 1
-            previous = launches[-2] if len(launches) > 1 else None
-            if previous is not None and _failure(previous) == _failure(record) and not record["steps_done"]:
-                problems.append(f"launch {number} repeated launch {number - 1}'s failure "
-                                f"({record.get('stop') or record.get('error')}): the resume replays it")
-                break
-            if fault_resumes > self.config.max_fault_resumes:
-                problems.append(f"still failing after {self.config.max_fault_resumes} resumes ({record.get('stop')})")
+            problem = give_up_reason(launches, fault_resumes, self.config.max_fault_resumes)
+            if problem is not None:
+                problems.append(problem)
                 break
         counts = self._check(logs, planned_steps, finished=launches[-1]["ended"] == "finished")
         faults = {(f["time_s"], f["kind"], f["device"], f["detail"]) for log in logs for f in log.faults}
@@ -240,7 +243,7 @@ def _describe(result: LaunchResult, log: LaunchLog, output: Path) -> dict[str, A
     stops = [doc for name, doc in log.documents if name == "stop"]
     starts = {doc["uid"]: doc for name, doc in log.documents if name == "start"}
     record: dict[str, Any] = {
-        "ended": ended, "documents": result.documents, "wall_s": round(result.wall_s, 1),
+        "ended": ended, "documents": result.documents, "requests": result.requests, "wall_s": round(result.wall_s, 1),
         "steps_done": [starts[s["run_start"]]["step"]["index"] for s in stops if s["exit_status"] == "success"
                        and s["run_start"] in starts],
     }
@@ -248,15 +251,35 @@ def _describe(result: LaunchResult, log: LaunchLog, output: Path) -> dict[str, A
     if ended != "killed" and failed:
         step = starts[failed[-1]["run_start"]]["step"]["index"]
         record["stop"] = f"step {step}: {failed[-1]['exit_status']}: {failed[-1].get('reason', '')}"
-    errors = [line for line in output.read_text(errors="replace").splitlines() if line.startswith("error:")]
+    lines = [line for line in output.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
     if ended != "killed" and errors:
         record["error"] = errors[-1]
+    elif ended.startswith("crashed") and lines:
+        record["error"] = lines[-1]  # a traceback's last line names the exception
     if ended == "killed":
         state = log.last_state()
         record["hazards_at_kill"] = state.unsafe() if state is not None else []
     if log.imposed:
         record["imposed"] = log.imposed
     return record
+
+
+def give_up_reason(launches: list[dict[str, Any]], fault_resumes: int, max_fault_resumes: int) -> str | None:
+    """Why a campaign whose last launch ended on its own, unfinished, is given up; None: resume it.
+
+    A repeat is the same failure (stop and error line) as the launch before, which also ended on
+    its own, without a step finished in between; a killed launch before it has no failure to repeat.
+    """
+    record, number = launches[-1], len(launches) - 1
+    previous = launches[-2] if len(launches) > 1 else None
+    if (previous is not None and previous["ended"] != "killed" and _failure(previous) == _failure(record)
+            and not record["steps_done"]):
+        return (f"launch {number} repeated launch {number - 1}'s failure "
+                f"({record.get('stop') or record.get('error')}): the resume replays it")
+    if fault_resumes > max_fault_resumes:
+        return f"still failing after {max_fault_resumes} resumes ({record.get('stop') or record.get('error')})"
+    return None
 
 
 def _failure(record: dict[str, Any]) -> tuple[Any, Any]:

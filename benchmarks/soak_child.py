@@ -5,11 +5,11 @@ Usage::
     python -m benchmarks.soak_child LOG [--impose STATE.json] -- run CAMPAIGN.yaml --profile P
     python -m benchmarks.soak_child LOG [--impose STATE.json] -- run --resume CAMPAIGN_ID --profile P
 
-The command after ``--`` goes to simslab's own CLI unchanged. The only addition is an observer
+The command after ``--`` goes to simslab's own CLI unchanged. The only additions are an observer
 subscribed to the session's RunEngine once the session is built (after the catalog's writer, so
-a document the observer logged was already journalled): it writes the launch log
+a document the observer logged was already journalled), which writes the launch log
 (:mod:`benchmarks.soak_log`) independently of the catalog and its journal, which are what the
-soak tests. ``--impose`` puts the hazards a kill left on (a state from the killed launch's log)
+soak tests; and a handler on httpx's log noting each request to the catalog as it goes out. ``--impose`` puts the hazards a kill left on (a state from the killed launch's log)
 back into the restored twin before the campaign resumes (:mod:`benchmarks.soak_instruments`).
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from dataclasses import astuple
 from pathlib import Path
@@ -27,7 +28,7 @@ from simslab.session import Session
 from .soak_instruments import InstrumentState, impose_hazards, read_instruments
 from .soak_log import LaunchLogWriter
 
-__all__ = ["SoakObserver", "main", "parse_arguments"]
+__all__ = ["SoakObserver", "CatalogRequestLog", "log_catalog_requests", "main", "parse_arguments"]
 
 
 class SoakObserver:
@@ -81,12 +82,35 @@ class SoakObserver:
                                 "detail": fault.detail})
 
 
+class CatalogRequestLog(logging.Handler):
+    """Notes every request httpx sends (in a soak child, all go to the catalog) in the launch log."""
+
+    def __init__(self, log: LaunchLogWriter):
+        super().__init__(logging.INFO)
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("HTTP Request"):
+            self.log.request()
+
+
+def log_catalog_requests(writer: LaunchLogWriter) -> CatalogRequestLog:
+    """Note every request httpx sends in the launch log from now on; return the handler doing it."""
+    handler = CatalogRequestLog(writer)
+    httpx_log = logging.getLogger("httpx")
+    httpx_log.addHandler(handler)
+    httpx_log.setLevel(min(httpx_log.getEffectiveLevel(), logging.INFO))  # httpx logs each request at INFO
+    return handler
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run simslab's CLI with the observer; exit with the CLI's exit code."""
     log, impose, command = parse_arguments(sys.argv[1:] if argv is None else argv)
     state = InstrumentState.from_dict(json.loads(impose.read_text())) if impose is not None else None
-    observer = SoakObserver(LaunchLogWriter(log), state)
+    writer = LaunchLogWriter(log)
+    observer = SoakObserver(writer, state)
     _observe_sessions(observer)
+    log_catalog_requests(writer)
 
     from simslab.cli import app
 

@@ -2,15 +2,16 @@
 
 Faults (``twin.faults`` of the campaign's profile, :class:`~simslab.simulators.parameters.FaultSpec`):
 0-2 per campaign, of any kind; a driver fault hits one instrument's driver, a physical fault
-its own device. Seven in ten are timed (``at_s`` uniform over the campaign's estimated virtual
-duration), the others random (per driver call, or per hour of virtual time for physical
-faults). Every fault ends: a lost port comes back after up to 15 min, a physical fault is
+its own device. Seven in ten are timed (``at_s`` uniform over the campaign's virtual duration),
+the others random (per driver call, or per hour of virtual time for physical faults). Every fault ends: a lost port comes back after up to 15 min, a physical fault is
 repaired after 1-30 min and an LN2 run-out ends with the dewar's refill, so a resumed campaign
 can finish (a fault "until reset" would need a person).
 
 Kills: 1-2 per campaign, one per launch from the first on: a SIGKILL of the whole process
-after a random number of the launch's documents (four in five) or after a random wall delay
-of 0.5-20 s (catching the start-up: imports, catalog recovery, twin restore).
+after a random number of the launch's documents (one in two), after a random number of its
+requests to the catalog (three in ten: mid-storage, where a run's rows are flushed and its
+streams closed, which the document count seldom hits) or after a random wall delay of 0.5-20 s
+(catching the start-up: imports, catalog recovery, twin restore).
 """
 
 from __future__ import annotations
@@ -36,23 +37,29 @@ LOST_PORT_S = (0.0, 900.0)
 REPAIR_S = (60.0, 1800.0)
 KILL_COUNT_WEIGHTS = (0.0, 0.6, 0.4)
 """Probability of 0, 1 and 2 kills in a campaign (every campaign is killed at least once)."""
-KILL_BY_DOCUMENTS_FRACTION = 0.8
+KILL_BY_DOCUMENTS_FRACTION = 0.5
+KILL_BY_REQUESTS_FRACTION = 0.3
 KILL_DELAY_S = (0.5, 20.0)
 
 
 @dataclass(frozen=True)
 class KillPoint:
-    """When to SIGKILL a launch: after this many of its documents, or after this many wall seconds."""
+    """When to SIGKILL a launch: after this many of its documents, or catalog requests, or wall seconds."""
 
     documents: int | None = None
+    requests: int | None = None
     after_s: float | None = None
 
     def __post_init__(self) -> None:
-        if (self.documents is None) == (self.after_s is None):
-            raise ValueError("a KillPoint needs exactly one of documents or after_s")
+        if sum(value is not None for value in (self.documents, self.requests, self.after_s)) != 1:
+            raise ValueError("a KillPoint needs exactly one of documents, requests or after_s")
 
     def describe(self) -> str:
-        return f"after {self.documents} documents" if self.documents is not None else f"after {self.after_s:.1f} s"
+        if self.documents is not None:
+            return f"after {self.documents} documents"
+        if self.requests is not None:
+            return f"after {self.requests} catalog requests"
+        return f"after {self.after_s:.1f} s"
 
 
 @dataclass(frozen=True)
@@ -69,16 +76,19 @@ class CampaignDraw:
                 "kills": [asdict(k) for k in self.kills]}
 
 
-def draw_campaign(rng: np.random.Generator, campaign_id: str, duration_s: float, documents: int) -> CampaignDraw:
+def draw_campaign(rng: np.random.Generator, campaign_id: str, duration_s: float, documents: int,
+                  requests: int) -> CampaignDraw:
     """Draw a campaign's faults and kills.
 
-    duration_s: the campaign's estimated virtual duration (timed faults fall within it);
-    documents: about how many documents a whole campaign emits (kills by count fall within it).
+    duration_s: the campaign's virtual duration (timed faults fall within it); documents and
+    requests: about how many documents, and catalog requests, a whole campaign makes (kills by
+    count fall within them).
     """
-    if duration_s <= 0 or documents < 1:
-        raise ValueError(f"duration_s must be > 0 s and documents >= 1, got {duration_s} and {documents}")
+    if duration_s <= 0 or documents < 1 or requests < 1:
+        raise ValueError(f"duration_s must be > 0 s, documents and requests >= 1, "
+                         f"got {duration_s}, {documents} and {requests}")
     faults = tuple(_fault(rng, duration_s) for _ in range(rng.choice(3, p=FAULT_COUNT_WEIGHTS)))
-    kills = tuple(_kill(rng, documents) for _ in range(rng.choice(3, p=KILL_COUNT_WEIGHTS)))
+    kills = tuple(_kill(rng, documents, requests) for _ in range(rng.choice(3, p=KILL_COUNT_WEIGHTS)))
     return CampaignDraw(campaign_id, int(rng.integers(0, 2**31)), faults, kills)
 
 
@@ -104,7 +114,10 @@ def _fault(rng: np.random.Generator, duration_s: float) -> dict[str, Any]:
     return spec
 
 
-def _kill(rng: np.random.Generator, documents: int) -> KillPoint:
-    if rng.random() < KILL_BY_DOCUMENTS_FRACTION:
+def _kill(rng: np.random.Generator, documents: int, requests: int) -> KillPoint:
+    kind = rng.random()
+    if kind < KILL_BY_DOCUMENTS_FRACTION:
         return KillPoint(documents=int(rng.integers(1, documents + 1)))
+    if kind < KILL_BY_DOCUMENTS_FRACTION + KILL_BY_REQUESTS_FRACTION:
+        return KillPoint(requests=int(rng.integers(1, requests + 1)))
     return KillPoint(after_s=round(float(rng.uniform(*KILL_DELAY_S)), 2))

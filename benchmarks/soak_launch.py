@@ -2,8 +2,8 @@
 
 The child runs in its own process group, and the kill takes the whole group at once, as a
 power cut would. A launch killed by count is killed as soon as the harness sees that many
-document lines in its log (polled every few milliseconds: the kill lands shortly after,
-wherever the child then is: mid-document, mid-batch, between steps).
+document (or catalog-request) lines in its log (polled every few milliseconds: the kill lands
+shortly after, wherever the child then is: mid-document, mid-batch, mid-close, between steps).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .soak_draw import KillPoint
-from .soak_log import DOCUMENT_PREFIX
+from .soak_log import DOCUMENT_PREFIX, REQUEST_PREFIX
 
-__all__ = ["LaunchResult", "launch"]
+__all__ = ["LaunchResult", "launch", "LineCounter"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +29,14 @@ POLL_S = 0.005
 
 @dataclass(frozen=True)
 class LaunchResult:
-    """How a launch ended: exit code (None if killed), killed by the kill point or by the timeout, wall seconds."""
+    """How a launch ended: exit code (None if killed), killed by the kill point or by the timeout, documents
+    and catalog requests it made, wall seconds."""
 
     exit_code: int | None
     killed: bool
     timed_out: bool
     documents: int
+    requests: int
     wall_s: float
 
 
@@ -45,13 +47,14 @@ def launch(argv: Sequence[str], *, log: Path, output: Path, env: Mapping[str, st
         started = time.perf_counter()
         child = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdout=sink, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, start_new_session=True)
-        counter = _DocumentCounter(log)
+        documents, requests = LineCounter(log, DOCUMENT_PREFIX), LineCounter(log, REQUEST_PREFIX)
         killed = timed_out = False
         while child.poll() is None:
             elapsed_s = time.perf_counter() - started
             due = kill is not None and (
                 (kill.after_s is not None and elapsed_s >= kill.after_s)
-                or (kill.documents is not None and counter.count() >= kill.documents)
+                or (kill.documents is not None and documents.count() >= kill.documents)
+                or (kill.requests is not None and requests.count() >= kill.requests)
             )
             if due or elapsed_s > timeout_s:
                 os.killpg(child.pid, signal.SIGKILL)
@@ -60,18 +63,20 @@ def launch(argv: Sequence[str], *, log: Path, output: Path, env: Mapping[str, st
                 break
             time.sleep(POLL_S)
         wall_s = time.perf_counter() - started
-    documents = counter.count()
     code = None if killed or timed_out else child.returncode
-    logger.info("launch %s: %s after %.1f s, %d documents", log.stem,
-                "killed" if killed else "timed out" if timed_out else f"exit {code}", wall_s, documents)
-    return LaunchResult(code, killed, timed_out, documents, wall_s)
+    result = LaunchResult(code, killed, timed_out, documents.count(), requests.count(), wall_s)
+    logger.info("launch %s: %s after %.1f s, %d documents, %d catalog requests", log.stem,
+                "killed" if killed else "timed out" if timed_out else f"exit {code}", wall_s, result.documents,
+                result.requests)
+    return result
 
 
-class _DocumentCounter:
-    """Counts the document lines of a growing log, reading only what was appended since the last call."""
+class LineCounter:
+    """Counts the lines of a growing log that start with ``prefix``, reading only what was appended since."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, prefix: bytes):
         self.path = path
+        self.prefix = prefix
         self._offset = 0
         self._partial = b""
         self._count = 0
@@ -86,5 +91,5 @@ class _DocumentCounter:
         self._offset += len(chunk)
         lines = (self._partial + chunk).split(b"\n")
         self._partial = lines.pop()
-        self._count += sum(line.startswith(DOCUMENT_PREFIX) for line in lines)
+        self._count += sum(line.startswith(self.prefix) for line in lines)
         return self._count

@@ -9,6 +9,8 @@ line, so a SIGKILL loses at most the line being written (a torn last line is ski
   (``session``), at the first start document (``first_start``), at any document where it
   changed (``document``) and when the process ends on its own (``exit``);
 - ``{"kind": "fault", "fault": ...}``: each fault the twin injected, as it is seen;
+- ``{"kind": "request"}``: a request to the catalog went out (the harness counts them to kill
+  mid-storage: a run's rows and its close take most of a launch's wall time);
 - ``{"kind": "imposed", "instruments": [...]}``: the kill-time hazards put back into the twin;
 - ``{"kind": "exit", "code": ...}``: the process ended on its own with this exit code.
 """
@@ -23,12 +25,14 @@ from typing import Any
 
 from .soak_instruments import InstrumentState
 
-__all__ = ["LaunchLogWriter", "LaunchLog", "read_launch_log", "DOCUMENT_PREFIX"]
+__all__ = ["LaunchLogWriter", "LaunchLog", "read_launch_log", "DOCUMENT_PREFIX", "REQUEST_PREFIX"]
 
 logger = logging.getLogger(__name__)
 
 DOCUMENT_PREFIX = b'{"kind": "doc"'
 """How a document line starts (the harness counts them to kill after so many documents)."""
+REQUEST_PREFIX = b'{"kind": "request"'
+"""How a catalog-request line starts (counted to kill after so many requests)."""
 
 
 class LaunchLogWriter:
@@ -45,6 +49,9 @@ class LaunchLogWriter:
 
     def fault(self, fault: dict[str, Any]) -> None:
         self._write({"kind": "fault", "fault": fault})
+
+    def request(self) -> None:
+        self._write({"kind": "request"})
 
     def imposed(self, instruments: list[str]) -> None:
         self._write({"kind": "imposed", "instruments": instruments})

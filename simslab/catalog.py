@@ -153,6 +153,16 @@ class Catalog:
 
         return list(self.client.search(Key("start.campaign_id") == campaign_id).values())
 
+    def campaign_steps(self, campaign_id: str) -> list[dict[str, Any]]:
+        """Return one row per run of a campaign, oldest first: uid, step index and kind, exit status, reason."""
+        rows = []
+        for run in self.campaign_runs(campaign_id):
+            start, stop = run.metadata["start"], run.metadata.get("stop") or {}
+            step = start.get("step") or {}
+            rows.append({"uid": start["uid"], "index": step.get("index"), "kind": step.get("kind"),
+                         "exit_status": stop.get("exit_status", "running"), "reason": stop.get("reason", "")})
+        return rows
+
     def documents(self, key: str | int) -> Iterator[tuple[str, dict]]:
         """Yield a run's documents back out of the catalog (for replay and re-streaming)."""
         yield from self.run(key).documents()
@@ -175,8 +185,8 @@ class Catalog:
             documents = list(read_journal(path))
             if not documents or documents[0][0] != "start":
                 continue
-            if existing is not None:
-                self.client.delete_contents(uid, recursive=True)
+            if existing is not None:  # rows tiled stored itself go (the journal has them); detector files stay
+                self.client.delete_contents(uid, recursive=True, external_only=False)
             if documents[-1][0] != "stop":
                 documents.append(("stop", _interrupted_stop(documents)))
                 with open(path, "a", encoding="utf-8") as journal:

@@ -100,17 +100,9 @@ class CampaignRunner:
     # --- what is done -------------------------------------------------------------------------
 
     def recorded_runs(self) -> list[dict[str, Any]]:
-        """Return (uid, step index, exit status) of the campaign's runs in the catalog, oldest first."""
+        """Return (uid, step index and kind, exit status, reason) of the campaign's runs, oldest first."""
         catalog = self.session.catalog
-        if catalog is None:
-            return []
-        rows = []
-        for run in catalog.campaign_runs(self.campaign.campaign_id):
-            start, stop = run.metadata["start"], run.metadata.get("stop") or {}
-            step = start.get("step") or {}
-            rows.append({"uid": start["uid"], "index": step.get("index"), "kind": step.get("kind"),
-                         "exit_status": stop.get("exit_status", "running"), "reason": stop.get("reason", "")})
-        return rows
+        return catalog.campaign_steps(self.campaign.campaign_id) if catalog is not None else []
 
     def remaining(self) -> list[PlannedStep]:
         """Return the planned steps without a successful run in the catalog, in order."""

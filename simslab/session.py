@@ -24,7 +24,7 @@ from simslab.devices import make_cryo_stage, make_furnace, make_potentiostat, ma
 from simslab.devices.drivers import open_driver
 from simslab.live import LiveProgress
 from simslab.profile import Profile, load_profile
-from simslab.twin_checkpoints import TwinCheckpoints
+from simslab.twin_checkpoints import Checkpoint, TwinCheckpoints
 
 __all__ = ["Session", "DEVICE_NAMES"]
 
@@ -73,7 +73,10 @@ class Session:
             closers.append(catalog.close)
             catalog.recover()
         checkpoints = TwinCheckpoints(catalog.journal_directory.parent / "twin") if catalog is not None else None
-        lab, clock = _simulated_lab(profile, checkpoints, resume_campaign, clock_start_s)
+        snapshot = None
+        if catalog is not None and checkpoints is not None and resume_campaign is not None and profile.simulated:
+            snapshot = _resume_checkpoint(catalog, checkpoints, resume_campaign)
+        lab, clock = _simulated_lab(profile, snapshot, clock_start_s)
         drivers = _open_drivers(profile, lab, clock, closers)
         assets = catalog.assets_directory if catalog is not None else Path.cwd() / "simslab-assets"
         devices = _make_devices(profile, drivers, clock, assets)
@@ -87,10 +90,10 @@ class Session:
             closers.append(publish_documents(run_engine, profile.live.publish).close)
         session = cls(profile, clock, lab, drivers, devices, run_engine, catalog, closers)
         session.call(_connect(devices.values()))
+        if lab is not None and checkpoints is not None:  # ahead of the writer: see simslab.twin_checkpoints
+            run_engine.subscribe(checkpoints.saver(lab))
         if catalog is not None:
             run_engine.subscribe(_plain_descriptors(catalog.writer()))
-        if lab is not None and checkpoints is not None:
-            run_engine.subscribe(checkpoints.saver(lab))
         if profile.live.progress:
             run_engine.subscribe(LiveProgress(clock))
         if profile.live.plot:
@@ -128,14 +131,19 @@ class Session:
         self.close()
 
 
-def _simulated_lab(profile: Profile, checkpoints: TwinCheckpoints | None, resume_campaign: str | None,
+def _resume_checkpoint(catalog: Catalog, checkpoints: TwinCheckpoints, campaign_id: str) -> Checkpoint | None:
+    """Return the twin checkpoint of the campaign's last step the catalog holds as finished."""
+    finished = {row["index"] for row in catalog.campaign_steps(campaign_id) if row["exit_status"] == "success"}
+    return checkpoints.latest(campaign_id, finished)
+
+
+def _simulated_lab(profile: Profile, snapshot: Checkpoint | None,
                    clock_start_s: float | None = None) -> tuple[Any, Clock]:
-    """Return the twin (None in a lab without one) and the clock it runs on."""
+    """Return the twin (None in a lab without one), restored from ``snapshot`` if given, and its clock."""
     if not profile.simulated:
         return None, (VirtualClock(clock_start_s) if profile.clock == "virtual" else WallClock())
     from simslab.simulators.lab import SimulatedLab
 
-    snapshot = checkpoints.latest(resume_campaign) if checkpoints and resume_campaign else None
     if profile.clock == "virtual":
         clock: Clock = VirtualClock(start_time=snapshot.time_s if snapshot else clock_start_s)
     else:

@@ -3,13 +3,20 @@
 A real sample keeps its history when the controlling process dies; a simulated one lives in
 memory. So that ``simslab run --resume`` continues a simulated campaign from the world as the
 last finished step left it, the session saves the twin when a campaign step's run stops
-successfully, and restores the newest checkpoint of that campaign on resume.
+successfully, and on resume restores the checkpoint of the last step the catalog holds as
+finished.
+
+The checkpoint is written before the stop document is stored (the saver is subscribed ahead of
+the catalog's writer), so a kill between the two leaves a checkpoint of a step the catalog
+calls interrupted: that step runs again from the previous checkpoint and overwrites it. The
+other order would leave a finished step without its world, and the resumed twin would
+continue from an older one.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,10 +59,17 @@ class TwinCheckpoints:
 
         return save_on_stop
 
-    def latest(self, campaign_id: str) -> Checkpoint | None:
-        """Return the checkpoint of the campaign's highest finished step, or None."""
-        files = sorted((self.directory / campaign_id).glob("step-*.npz"))
-        if not files:
-            return None
-        path = files[-1]
-        return Checkpoint(path, int(path.stem.split("-")[1]), float(load_state(path)["time_s"]))
+    def latest(self, campaign_id: str, finished_steps: Collection[int]) -> Checkpoint | None:
+        """Return the checkpoint of the highest of ``finished_steps`` (the catalog's), or None if none finished.
+
+        A finished step without its checkpoint (recorded before checkpoints were written first)
+        falls back to the newest earlier one, with a warning: the world then lags the record.
+        """
+        for index in sorted(finished_steps, reverse=True):
+            path = self.directory / campaign_id / f"step-{index:03d}.npz"
+            if path.is_file():
+                if index != max(finished_steps):
+                    logger.warning("no twin checkpoint of step %d of %s: the twin resumes from step %d",
+                                   max(finished_steps), campaign_id, index)
+                return Checkpoint(path, index, float(load_state(path)["time_s"]))
+        return None

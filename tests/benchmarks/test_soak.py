@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections import Counter
 from pathlib import Path
 
 import event_model
 import numpy as np
 import pytest
 
-from benchmarks.soak import SoakConfig, run_soak
-from benchmarks.soak_child import parse_arguments
+from benchmarks.soak import SoakConfig, give_up_reason, run_soak
+from benchmarks.soak_child import log_catalog_requests, parse_arguments
 from benchmarks.soak_checks import COUNT_NAMES, check_campaign, unsafe_end_states
 from benchmarks.soak_draw import FAULT_KINDS, KillPoint, draw_campaign
 from benchmarks.soak_instruments import InstrumentState, impose_hazards, read_instruments
-from benchmarks.soak_launch import _DocumentCounter
-from benchmarks.soak_log import LaunchLog, LaunchLogWriter, read_launch_log
+from benchmarks.soak_launch import LineCounter
+from benchmarks.soak_log import DOCUMENT_PREFIX, REQUEST_PREFIX, LaunchLog, LaunchLogWriter, read_launch_log
 from simslab.catalog import Catalog
 from simslab.plans import put_in_safe_state
 from simslab.profile import EmbeddedCatalogSettings
@@ -125,12 +127,23 @@ def test_kill_time_hazards_put_into_a_twin_are_cleared_by_the_safe_state_a_resum
 # --- draws, logs, counting ------------------------------------------------------------------------
 
 
+def test_a_crash_after_a_kill_is_resumed_and_the_same_failure_twice_is_a_repeat():
+    killed = {"ended": "killed", "steps_done": []}
+    crashed = {"ended": "crashed (exit 1)", "steps_done": [], "error": "ClientError: 409"}
+    stopped = {"ended": "stopped", "steps_done": [], "stop": "step 2: fail: refused", "error": "error: stopped"}
+    assert give_up_reason([killed, crashed], 1, 4) is None  # the kill failed with nothing: no repeat
+    assert give_up_reason([killed, {**killed, "ended": "crashed (exit 1)"}], 1, 4) is None
+    assert "repeated launch 1's failure (step 2: fail: refused)" in give_up_reason([killed, stopped, stopped], 2, 4)
+    assert give_up_reason([stopped, {**stopped, "steps_done": [2]}], 2, 4) is None  # it got further
+    assert "still failing after 1 resumes" in give_up_reason([stopped, crashed], 2, 1)
+
+
 def test_draws_repeat_with_the_seed_and_every_fault_is_a_valid_profile_entry():
-    draws = [draw_campaign(np.random.default_rng(7), f"c{n}", 70000.0, 2000) for n in range(1)]
-    again = [draw_campaign(np.random.default_rng(7), f"c{n}", 70000.0, 2000) for n in range(1)]
+    draws = [draw_campaign(np.random.default_rng(7), f"c{n}", 70000.0, 2000, 200) for n in range(1)]
+    again = [draw_campaign(np.random.default_rng(7), f"c{n}", 70000.0, 2000, 200) for n in range(1)]
     assert draws == again
     rng = np.random.default_rng(3)
-    many = [draw_campaign(rng, "c", 70000.0, 2000) for _ in range(200)]
+    many = [draw_campaign(rng, "c", 70000.0, 2000, 200) for _ in range(200)]
     faults = [f for d in many for f in d.faults]
     assert {f["kind"] for f in faults} == set(FAULT_KINDS)  # 200 campaigns reach every kind
     for fault in faults:
@@ -140,13 +153,16 @@ def test_draws_repeat_with_the_seed_and_every_fault_is_a_valid_profile_entry():
             or fault["duration_s"] > 0  # every physical fault is repaired
     assert all(1 <= len(d.kills) <= 2 for d in many)
     assert all(1 <= k.documents <= 2000 for d in many for k in d.kills if k.documents is not None)
+    assert all(1 <= k.requests <= 200 for d in many for k in d.kills if k.requests is not None)
+    kinds = Counter("documents" if k.documents else "requests" if k.requests else "time" for d in many for k in d.kills)
+    assert min(kinds.values()) > 0.1 * sum(kinds.values())  # every kind of kill point is drawn
     with pytest.raises(ValueError, match="exactly one"):
         KillPoint()
 
 
 def test_a_torn_last_line_is_skipped_and_documents_are_counted_as_they_are_appended(tmp_path: Path):
     path = tmp_path / "launch.jsonl"
-    counter = _DocumentCounter(path)
+    counter = LineCounter(path, DOCUMENT_PREFIX)
     assert counter.count() == 0  # no log yet
     writer = LaunchLogWriter(path)
     for name, doc in _run(0, events=2):
@@ -159,6 +175,24 @@ def test_a_torn_last_line_is_skipped_and_documents_are_counted_as_they_are_appen
     log = read_launch_log(path)
     assert [name for name, _ in log.documents] == ["start", "descriptor", "event", "event", "stop"]
     assert log.exit_code is None and log.last_state() == _state()
+
+
+def test_the_child_counts_each_catalog_request_for_kills_mid_storage(tmp_path: Path):
+    path = tmp_path / "launch.jsonl"
+    writer = LaunchLogWriter(path)
+    httpx_log = logging.getLogger("httpx")
+    level = httpx_log.level
+    handler = log_catalog_requests(writer)
+    try:
+        httpx_log.info('HTTP Request: PATCH http://local-tiled-app/api/v1/table/partition/x "HTTP/1.1 200 OK"')
+        httpx_log.info("HTTP Request: DELETE http://local-tiled-app/api/v1/stream/close/x")
+        httpx_log.info("connection pool closed")  # not a request
+    finally:
+        httpx_log.removeHandler(handler)
+        httpx_log.setLevel(level)
+    assert LineCounter(path, REQUEST_PREFIX).count() == 2
+    assert LineCounter(path, DOCUMENT_PREFIX).count() == 0
+    assert read_launch_log(path).documents == []  # request lines are no documents
 
 
 def test_the_child_passes_simslab_its_own_arguments_untouched():

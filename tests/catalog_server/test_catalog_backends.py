@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import pytest
 from bluesky_tiled_plugins import TiledWriter
 
 from simslab.catalog import INTERRUPTED_REASON, Catalog
@@ -58,14 +59,16 @@ def test_campaign_runs_finds_only_that_campaigns_runs(stored_run) -> None:
     assert summaries[stored_run.recorded.uid].campaign_id == "operando-test"
 
 
-def test_recover_rebuilds_a_run_whose_process_died(catalog_settings) -> None:
+@pytest.mark.parametrize("flushed_rows", [False, True], ids=["nothing-flushed", "rows-flushed"])
+def test_recover_rebuilds_a_run_whose_process_died(catalog_settings, flushed_rows) -> None:
+    """Also when the writer had already put rows into tiled's own (internally managed) table storage."""
     catalog = Catalog.open(catalog_settings)
     try:
         recorded = record_operando_run(lambda name, doc: None, catalog.assets_directory, images=3)  # not stored
         cut = next(i for i, (name, _) in enumerate(recorded.documents) if name == "event" and i > 8)
         # A killed process: the journal has every document so far, TiledWriter only what it flushed.
         journal = DocumentJournal(catalog.journal_directory)
-        writer = TiledWriter(catalog.client, batch_size=catalog.batch_size)
+        writer = TiledWriter(catalog.client, batch_size=1 if flushed_rows else catalog.batch_size)
         for name, doc in recorded.documents[:cut]:
             journal(name, doc)
             writer(name, doc)
