@@ -152,6 +152,7 @@ class FaultInjector:
     def snapshot(self) -> dict[str, Any]:
         """Return the injector's state as plain data."""
         return {
+            "start_s": self.start_s,
             "rngs": [rng.bit_generator.state for rng in self._rngs],
             "fired": list(self._fired),
             "next_onset": list(self._next_onset),
@@ -161,7 +162,8 @@ class FaultInjector:
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
-        """Put back a state from :meth:`snapshot` (same fault list)."""
+        """Put back a state from :meth:`snapshot` (same fault list), including where its clock started."""
+        self.start_s = float(snapshot["start_s"])  # timed driver faults count from the original start
         for rng, state in zip(self._rngs, snapshot["rngs"], strict=True):
             rng.bit_generator.state = state
         self._fired = [bool(fired) for fired in snapshot["fired"]]

@@ -143,6 +143,18 @@ def test_snapshot_restores_the_injector_exactly():
     assert original.counts() == copy.counts()
 
 
+def test_a_restored_injector_fires_a_timed_driver_fault_at_the_original_time():
+    """A resumed session builds its injector at the checkpoint's time; the fault keeps its own time."""
+    spec = FaultSpec(kind="instrument_timeout", device="potentiostat", at_s=25_000.0)
+    original = injector(spec)
+    original.check_call("potentiostat", "potentiostat", "q", START_S + 10_000.0)
+    resumed = FaultInjector([spec], np.random.SeedSequence(0), START_S + 20_000.0)  # built at the checkpoint
+    resumed.restore(original.snapshot())
+    resumed.check_call("potentiostat", "potentiostat", "q", START_S + 24_999.0)
+    with pytest.raises(InstrumentTimeout):
+        resumed.check_call("potentiostat", "potentiostat", "q", START_S + 25_001.0)
+
+
 def test_a_physical_fault_on_the_wrong_device_is_refused():
     with pytest.raises(ValueError, match="belongs to device 'furnace'"):
         FaultSpec(kind="thermocouple_break", device="stage", at_s=0.0)
