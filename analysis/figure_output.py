@@ -69,4 +69,5 @@ def save_figure(figure: Figure, path: str | Path, formats: Sequence[str] = FORMA
         target = path.with_suffix("." + fmt)
         figure.savefig(target, format=fmt, dpi=DEFAULT_DPI)
         written.append(target)
+        figure.set_layout_engine("none")  # keep the layout the first save computed: the others reuse it
     return written

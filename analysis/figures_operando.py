@@ -99,6 +99,8 @@ def plot_image_grid(
         figure.colorbar(shown, ax=axes[row, :].tolist(), label="counts", shrink=0.9)
     for column in range(len(states)):
         axes[-1, column].set_xlabel("x (um)", fontsize="small")
+    for row in range(len(masses)):
+        axes[row, 0].set_ylabel("y (um)", fontsize="small")
     if title:
         figure.suptitle(title)
     return save_figure(figure, path, formats)
