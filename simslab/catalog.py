@@ -47,6 +47,8 @@ class RunSummary:
     step_kind: str | None
     sample: str | None
     exit_status: str
+    reason: str = ""
+    """Why the run stopped, from its stop document ("" when it says nothing or has not stopped)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,15 +155,9 @@ class Catalog:
 
         return list(self.client.search(Key("start.campaign_id") == campaign_id).values())
 
-    def campaign_steps(self, campaign_id: str) -> list[dict[str, Any]]:
-        """Return one row per run of a campaign, oldest first: uid, step index and kind, exit status, reason."""
-        rows = []
-        for run in self.campaign_runs(campaign_id):
-            start, stop = run.metadata["start"], run.metadata.get("stop") or {}
-            step = start.get("step") or {}
-            rows.append({"uid": start["uid"], "index": step.get("index"), "kind": step.get("kind"),
-                         "exit_status": stop.get("exit_status", "running"), "reason": stop.get("reason", "")})
-        return rows
+    def campaign_summaries(self, campaign_id: str) -> list[RunSummary]:
+        """Return the summary of each run of a campaign, oldest first (found by a catalog search)."""
+        return [summarize(run.metadata["start"]["uid"], run.metadata) for run in self.campaign_runs(campaign_id)]
 
     def documents(self, key: str | int) -> Iterator[tuple[str, dict]]:
         """Yield a run's documents back out of the catalog (for replay and re-streaming)."""
@@ -220,6 +216,7 @@ def summarize(uid: str, metadata: dict) -> RunSummary:
         step_kind=step.get("kind"),
         sample=sample.get("id") if isinstance(sample, dict) else sample,
         exit_status=stop.get("exit_status", "running") if stop else "running",
+        reason=stop.get("reason", "") if stop else "",
     )
 
 

@@ -111,7 +111,7 @@ def runs(
     """List the runs in the catalog: uid, start time, plan, campaign, step, sample, exit status."""
     catalog = open_catalog(profile, data)
     try:
-        rows = [r for r in catalog.runs() if campaign is None or r.campaign_id == campaign]
+        rows = catalog.runs() if campaign is None else catalog.campaign_summaries(campaign)
     finally:
         catalog.close()
     if as_json:

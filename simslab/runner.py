@@ -41,7 +41,7 @@ from simslab.campaign import (
     plan_steps,
     validate_campaign,
 )
-from simslab.catalog import Catalog
+from simslab.catalog import Catalog, RunSummary
 from simslab.errors import CatalogError, SimslabError
 from simslab.profile import Profile, deep_merge, load_profile
 from simslab.session import Session
@@ -99,14 +99,14 @@ class CampaignRunner:
 
     # --- what is done -------------------------------------------------------------------------
 
-    def recorded_runs(self) -> list[dict[str, Any]]:
-        """Return (uid, step index and kind, exit status, reason) of the campaign's runs, oldest first."""
+    def recorded_runs(self) -> list[RunSummary]:
+        """Return the summaries (step index and kind, exit status, reason) of the campaign's runs, oldest first."""
         catalog = self.session.catalog
-        return catalog.campaign_steps(self.campaign.campaign_id) if catalog is not None else []
+        return catalog.campaign_summaries(self.campaign.campaign_id) if catalog is not None else []
 
     def remaining(self) -> list[PlannedStep]:
         """Return the planned steps without a successful run in the catalog, in order."""
-        done = {(r["index"], r["kind"]) for r in self.recorded_runs() if r["exit_status"] == "success"}
+        done = {(r.step_index, r.step_kind) for r in self.recorded_runs() if r.exit_status == "success"}
         return [s for s in self.steps if (s.index, s.kind) not in done]
 
     # --- running ------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ class CampaignRunner:
         later = [s for s in self.steps if s.index >= step.index]
         spec = c.steps[step.spec_index] if step.spec_index is not None else None
         sample = spec.cell if isinstance(spec, OperandoStep) else c.sample
-        redo_of = [r["uid"] for r in self.recorded_runs() if r["index"] == step.index and r["exit_status"] != "success"]
+        redo_of = [r.uid for r in self.recorded_runs() if r.step_index == step.index and r.exit_status != "success"]
         md: dict[str, Any] = {
             "campaign_id": c.campaign_id,
             "campaign": c.spec(),

@@ -133,8 +133,8 @@ class Session:
 
 def _resume_checkpoint(catalog: Catalog, checkpoints: TwinCheckpoints, campaign_id: str) -> Checkpoint | None:
     """Return the twin checkpoint of the campaign's last step the catalog holds as finished."""
-    finished = {row["index"] for row in catalog.campaign_steps(campaign_id)
-                if row["exit_status"] == "success" and row["index"] is not None}
+    finished = {run.step_index for run in catalog.campaign_summaries(campaign_id)
+                if run.exit_status == "success" and run.step_index is not None}
     return checkpoints.latest(campaign_id, finished)
 
 

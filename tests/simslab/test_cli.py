@@ -49,8 +49,10 @@ def test_runs_lists_what_the_catalog_holds(data_dir: Path):
     rows = json.loads(runner.invoke(app, ["runs", "--json"]).stdout)
     assert rows == [{
         "uid": uid, "start_time": rows[0]["start_time"], "plan_name": "count", "campaign_id": "c1",
-        "step_index": 3, "step_kind": "anneal", "sample": "LLTO-7", "exit_status": "success",
+        "step_index": 3, "step_kind": "anneal", "sample": "LLTO-7", "exit_status": "success", "reason": "",
     }]
+    assert json.loads(runner.invoke(app, ["runs", "--json", "--campaign", "c1"]).stdout) == rows
+    assert json.loads(runner.invoke(app, ["runs", "--json", "--campaign", "c2"]).stdout) == []
     table = runner.invoke(app, ["runs"])
     assert table.exit_code == 0 and uid[:8] in table.stdout and "LLTO-7" in table.stdout
     shown = runner.invoke(app, ["show", uid[:8]])

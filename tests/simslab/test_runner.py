@@ -162,10 +162,10 @@ def test_resume_reads_the_campaign_back_and_redoes_only_unfinished_steps(make_se
     assert skipped == list(range(interrupted.index))
     rows = resumed.recorded_runs()
     for step in resumed.steps:
-        assert [r["exit_status"] for r in rows if r["index"] == step.index].count("success") == 1
+        assert [r.exit_status for r in rows if r.step_index == step.index].count("success") == 1
     redo = next(run for run in session.catalog.campaign_runs("runner-resume")
                 if run.metadata["start"]["step"]["index"] == interrupted.index
                 and run.metadata["stop"]["exit_status"] == "success")
-    aborted = [r["uid"] for r in rows if r["index"] == interrupted.index and r["exit_status"] == "abort"]
+    aborted = [r.uid for r in rows if r.step_index == interrupted.index and r.exit_status == "abort"]
     assert redo.metadata["start"]["redo_of"] == aborted and redo.metadata["start"]["resumed"] is True
-    assert INTERRUPTED_REASON not in [r["reason"] for r in rows]  # nothing was killed here
+    assert INTERRUPTED_REASON not in [r.reason for r in rows]  # nothing was killed here
