@@ -23,6 +23,7 @@ from .campaign_results import CampaignAnalysis
 from .diffusion_settings import DiffusionSettings
 from .report_figures import ReportFigure, write_figures
 from .report_rows import Row, summary_rows
+from .whole_map_geometry import FOUND_IN_C_BIAS
 
 __all__ = ["write_campaign_report", "write_report", "REPORT_NAME", "DEMO_SETTINGS"]
 
@@ -108,7 +109,7 @@ def _notes(analysis: CampaignAnalysis) -> list[str]:
         if d.images and "registered" not in d.images[0].boundary_source:
             notes.append("No registered boundary map (etched optical image): grain boundaries were found from the "
                          "steps of C, which finds only a selection; per-boundary values are pooled in flux mode and "
-                         "the whole-map value is biased high (measured 2-8x on twin maps). Register the etched image "
+                         f"the whole-map value is biased (measured {FOUND_IN_C_BIAS}). Register the etched image "
                          "(simslab report --boundaries FILE) for the whole-map value to count.")
         for image in d.images:
             if image.whole_map_note and image.whole_map_note != "not asked for":

@@ -36,14 +36,15 @@ from simslab.physics.pixel_boundaries import boundary_faces
 
 from .grain_segmentation import WHOLE_MAP_DETECTION, detect_boundaries, label_grains
 
-__all__ = ["BoundaryMap", "FOUND_IN_C"]
+__all__ = ["BoundaryMap", "FOUND_IN_C", "FOUND_IN_C_BIAS"]
 
 _SOURCE = "BoundaryMap"
 
+FOUND_IN_C_BIAS = "0.45-2.0 x the truth on 1 um-pixel twin maps, 3.9 x at 2 um"
+"""The whole-map D_gb/delta on boundaries found in C, as measured (see ``grain_segmentation.WHOLE_MAP_DETECTION``)."""
 FOUND_IN_C = (
     "boundaries found from the steps of C (an incomplete network: boundaries along the flux show no step; "
-    "whole-map D_gb/delta measured 0.45-2.0 x the truth on 1 um-pixel twin maps, 3.9 x at 2 um: a systematic its "
-    "error does not include)"
+    f"whole-map D_gb/delta measured {FOUND_IN_C_BIAS}: a systematic its error does not include)"
 )
 """Source of a :class:`BoundaryMap` found in C, as the fit's method reports it (measured: see
 ``grain_segmentation.WHOLE_MAP_DETECTION``)."""

@@ -1,4 +1,4 @@
-"""`simslab demo`: the demo campaign runs on the simulated lab and leaves its runs in the catalog."""
+"""`simslab demo`: the demo campaign runs on the simulated lab, leaves its runs in the catalog and writes its report."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from simslab.analysis.whole_map_geometry import FOUND_IN_C_BIAS
 from simslab.catalog import Catalog
 from simslab.profile import EmbeddedCatalogSettings
 
@@ -32,6 +33,11 @@ def test_simslab_demo_exits_0_and_leaves_every_run_in_the_catalog(tmp_path):
         catalog.close()
     assert [r.step_kind for r in summaries] == ["exchange", "cryo_sims"] + ["anneal", "cryo_sims"] * 3 + ["operando"]
     assert all(r.exit_status == "success" for r in summaries)
+    (page,) = (data / "reports").glob("demo-*/index.html")
+    assert FOUND_IN_C_BIAS in page.read_text()  # no etched image in the demo: the report says how biased
+    figures = page.parent / "figures"
+    assert len(list(figures.glob("*.png"))) >= 10
+    assert {p.stem for p in figures.glob("*.png")} == {p.stem for p in figures.glob("*.svg")}
     print(f"simslab demo: {wall_s:.0f} s wall time")  # reported; the limit holds on an unloaded machine
     if os.environ.get("SIMSLAB_CHECK_DEMO_TIME"):
         assert wall_s < WALL_LIMIT_S
